@@ -1,0 +1,470 @@
+"""get / set / create and their async twins, each written once for any field.
+
+Every function takes the field first; ``fields.py`` binds them per field as
+``get_<name>``, ``set_<name>``, ``create_<name>``, ``aget_<name>``, ... .
+
+Scoped results are cached in Django's own per-instance cache
+(``instance._state.fields_cache``) under ``field.scoped_cache_name``, as a dict
+``{scope key: (key value it was read for, object or None)}``. Assigning the
+foreign key in any way (``set_<name>``, ``book.author``, ``book.author_id``,
+``refresh_from_db()``) drops that dict: see ``fields.KeyAttribute``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import decimal
+import uuid
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.db import models, router, transaction
+
+from . import scopes
+
+if TYPE_CHECKING:
+    from .fields import BelongsToMixin
+
+try:  # Django 6.1+
+    from django.db.models.fetch_modes import FETCH_ONE
+except ImportError:  # Django 5.2, 6.0: no fetch modes
+    FETCH_ONE = None
+
+__all__ = [
+    "acreate_related",
+    "aget_related",
+    "aprefetch",
+    "aset_related",
+    "create_related",
+    "get_related",
+    "prefetch",
+    "set_related",
+]
+
+_MISS = object()
+
+# Python types a key value may arrive as; anything else (bytes, containers,
+# arbitrary objects) is refused unless it is already the target field's own type.
+_KEY_TYPES = (
+    str,
+    int,
+    float,
+    decimal.Decimal,
+    uuid.UUID,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+)
+
+
+def _label(field: BelongsToField, instance: models.Model) -> str:
+    return f"{type(instance).__name__}.{field.name}"
+
+
+def _entry_key(key: Hashable, using: str | None) -> Hashable:
+    return key if using is None else (key, using)
+
+
+# ---------------------------------------------------------------- get
+
+
+def get_related(
+    field: BelongsToField,
+    instance: models.Model,
+    scope: scopes.Scope = None,
+    using: str | None = None,
+) -> models.Model | None:
+    """Return the related object in ``scope``, or ``None``; at most one query."""
+    value = getattr(instance, field.attname)
+    if value is None:
+        if scope is not None:
+            scopes.cache_key(field.related_model, scope)  # still refuse a bad scope
+        return None
+    key = scopes.cache_key(field.related_model, scope)
+    obj = _from_cache(field, instance, value, key, using)
+    if obj is _MISS:
+        obj = _fetch(field, instance, key, using)
+    return obj
+
+
+async def aget_related(
+    field: BelongsToField,
+    instance: models.Model,
+    scope: scopes.Scope = None,
+    using: str | None = None,
+) -> models.Model | None:
+    """Async :func:`get_related`: answers from the caches without a thread hop."""
+    attname = field.attname
+    if attname not in instance.__dict__:  # deferred: reading it queries
+        return await sync_to_async(get_related)(field, instance, scope, using)
+    value = instance.__dict__[attname]
+    if value is None:
+        if scope is not None:
+            scopes.cache_key(field.related_model, scope)
+        return None
+    key = scopes.cache_key(field.related_model, scope)
+    obj = _from_cache(field, instance, value, key, using)
+    if obj is _MISS:
+        obj = await sync_to_async(_fetch)(field, instance, key, using)
+    return obj
+
+
+def _from_cache(
+    field: BelongsToField, instance: models.Model, value: Any, key: Hashable, using: str | None
+) -> Any:
+    """The cached answer for ``key``, or ``_MISS``. Never queries."""
+    fields_cache = instance._state.fields_cache
+    scoped = fields_cache.get(field.scoped_cache_name)
+    if scoped is not None:
+        entry = scoped.get(_entry_key(key, using))
+        if entry is not None and entry[0] == value:
+            return entry[1]
+    if (
+        using is None
+        and field.cache_name in fields_cache
+        and scopes.is_unfiltered(field.related_model, scopes.resolve(field.related_model, key))
+    ):
+        # What ``book.author`` holds (select_related, assignment, ...) is the
+        # row an unfiltered scope would read: reuse it.
+        return fields_cache[field.cache_name]
+    return _MISS
+
+
+def _fetch(field: BelongsToField, instance: models.Model, key: Hashable, using: str | None) -> Any:
+    """Query for ``key`` (honouring the owner's fetch mode on Django 6.1+), cache, return."""
+    mode = instance._state.fetch_mode if FETCH_ONE is not None else None
+    if mode is None or mode is FETCH_ONE:
+        _load(field, [instance], key, using, None)
+    else:
+        # FETCH_PEERS loads every peer in one query; FETCH_RAISE raises
+        # FieldFetchBlocked naming the field.
+        mode.fetch(_Fetcher(field, key, using), instance)
+    return instance._state.fields_cache[field.scoped_cache_name][_entry_key(key, using)][1]
+
+
+class _Fetcher:
+    """The fetcher protocol of Django 6.1's fetch modes, for one field and scope."""
+
+    __slots__ = ("field", "key", "using")
+
+    def __init__(self, field: BelongsToField, key: Hashable, using: str | None) -> None:
+        self.field = field
+        self.key = key
+        self.using = using
+
+    def fetch_one(self, instance: models.Model) -> None:
+        _load(self.field, [instance], self.key, self.using, instance._state.fetch_mode)
+
+    def fetch_many(self, instances: list[models.Model]) -> None:
+        missing = _missing(self.field, instances, self.key, self.using)
+        if missing:
+            _load(self.field, missing, self.key, self.using, instances[0]._state.fetch_mode)
+
+
+def _missing(
+    field: BelongsToField, instances: Iterable[models.Model], key: Hashable, using: str | None
+) -> list[models.Model]:
+    """The instances with a key value whose result for ``key`` is not cached."""
+    entry_key = _entry_key(key, using)
+    missing = []
+    for instance in instances:
+        value = getattr(instance, field.attname)
+        if value is None:
+            continue
+        entry = instance._state.fields_cache.get(field.scoped_cache_name, {}).get(entry_key)
+        if entry is None or entry[0] != value:
+            missing.append(instance)
+    return missing
+
+
+def _load(
+    field: BelongsToField,
+    instances: list[models.Model],
+    key: Hashable,
+    using: str | None,
+    mode: Any,
+) -> None:
+    """One query for the related rows of ``instances`` in scope ``key``; cache them."""
+    model = field.related_model
+    queryset = scopes.resolve(model, key)
+    unfiltered = using is None and scopes.is_unfiltered(model, queryset)
+    if using is not None:
+        queryset = queryset.using(using)
+    else:
+        # Route as ``book.author`` does: the owner is the router's hint.
+        queryset._add_hints(instance=instances[0])
+    if mode is not None:
+        queryset = queryset.fetch_mode(mode)
+    target = field.target_field.attname
+    if len(instances) == 1:
+        value = getattr(instances[0], field.attname)
+        found = {value: obj for obj in queryset.filter(**{target: value})[:1]}
+        normalize = None
+    else:
+        normalize = field.target_field.to_python
+        values = {normalize(getattr(i, field.attname)) for i in instances} - {None}
+        found = {getattr(obj, target): obj for obj in queryset.filter(**{f"{target}__in": values})}
+    entry_key = _entry_key(key, using)
+    one_to_one = not field.remote_field.multiple
+    for instance in instances:
+        value = getattr(instance, field.attname)
+        obj = found.get(value if normalize is None else normalize(value))
+        fields_cache = instance._state.fields_cache
+        fields_cache.setdefault(field.scoped_cache_name, {})[entry_key] = (value, obj)
+        if obj is not None:
+            if unfiltered:
+                fields_cache[field.cache_name] = obj
+            if one_to_one:
+                field.remote_field.set_cached_value(obj, instance)
+
+
+def prefetch(
+    instances: Iterable[models.Model],
+    name: str,
+    scope: scopes.Scope = None,
+    using: str | None = None,
+) -> None:
+    """Load the ``name`` relation in ``scope`` for all ``instances`` in one query.
+
+    Afterwards ``instance.get_<name>(scope=scope)`` answers from the cache.
+    Instances whose result is already cached, or whose key is null, are skipped;
+    when none is left no query is made.
+    """
+    from .fields import BelongsToMixin
+
+    instances = list(instances)
+    if not instances:
+        return
+    field = instances[0]._meta.get_field(name)
+    if not isinstance(field, BelongsToMixin):
+        raise TypeError(
+            f"prefetch(): {type(instances[0]).__name__}.{name} is a "
+            f"{type(field).__name__}, not a BelongsToField or BelongsToOneField."
+        )
+    key = scopes.cache_key(field.related_model, scope)
+    missing = _missing(field, instances, key, using)
+    if missing:
+        _load(field, missing, key, using, None)
+
+
+async def aprefetch(
+    instances: Iterable[models.Model],
+    name: str,
+    scope: scopes.Scope = None,
+    using: str | None = None,
+) -> None:
+    """Async :func:`prefetch`."""
+    await sync_to_async(prefetch)(list(instances), name, scope, using)
+
+
+# ---------------------------------------------------------------- set
+
+
+def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple[str, Any]:
+    """Validate ``value``; return the attribute to assign and what to assign to it.
+
+    Raises before anything changes: ``TypeError`` for a value of the wrong kind,
+    ``ValueError`` for one of the right kind that cannot be used.
+    """
+    model = field.related_model
+    if value is None:
+        if not field.null:
+            raise ValueError(
+                f"{_label(field, instance)}: cannot set None, the field is not nullable "
+                f"(null=False). Pass a saved {model.__name__} or its key."
+            )
+        return field.name, None
+    if isinstance(value, models.Model):
+        if not isinstance(value, model._meta.concrete_model):
+            raise TypeError(
+                f"{_label(field, instance)}: cannot set {value!r}, a "
+                f"{type(value).__name__}. Pass a saved {model.__name__}, its key, or None."
+            )
+        if value._state.adding or getattr(value, field.target_field.attname) is None:
+            raise ValueError(
+                f"{_label(field, instance)}: cannot set the unsaved {model.__name__} "
+                f"{value!r}. Save it first, or use create_{field.name}()."
+            )
+        return field.name, value
+    return field.attname, _coerce(field, instance, value)
+
+
+def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
+    """Convert a key value with the target field, refusing any inexact conversion."""
+    target = field.target_field
+    model = field.related_model
+    expected = (
+        f"Pass a saved {model.__name__}, a {model.__name__}.{target.name} value "
+        f"({target.get_internal_type()}), or None."
+    )
+    if isinstance(value, bool) or not isinstance(value, _KEY_TYPES):
+        try:
+            native = type(target.to_python(value)) is type(value)
+        except Exception:
+            native = False
+        if isinstance(value, bool) or not native:
+            raise TypeError(f"{_label(field, instance)}: cannot set {value!r}. {expected}")
+    try:
+        coerced = target.to_python(value)
+        if coerced is None:
+            raise ValueError("it converts to None")
+        # Only str inputs may change type (e.g. "5" -> 5); 1.5 -> 1 is lossy.
+        if not isinstance(value, str) and coerced != value:
+            raise ValueError(f"it converts to {coerced!r}, not exactly")
+        target.run_validators(coerced)
+    except (ValidationError, TypeError, ValueError, ArithmeticError) as exc:
+        reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        raise ValueError(
+            f"{_label(field, instance)}: {value!r} is not a valid {model.__name__} key: "
+            f"{reason}. {expected}"
+        ) from exc
+    return coerced
+
+
+class _Snapshot:
+    """What ``set``/``create`` may change in memory, to put back if they fail."""
+
+    __slots__ = ("states",)
+
+    def __init__(self, objs: Iterable[models.Model]) -> None:
+        self.states = [
+            (obj, dict(obj.__dict__), obj._state.db, obj._state.adding, dict(obj._state.fields_cache))
+            for obj in objs
+        ]
+
+    def restore(self) -> None:
+        for obj, attrs, db, adding, fields_cache in self.states:
+            obj.__dict__.clear()
+            obj.__dict__.update(attrs)
+            obj._state.db = db
+            obj._state.adding = adding
+            obj._state.fields_cache = fields_cache
+
+
+def _snapshot(field: BelongsToField, instance: models.Model, value: Any) -> _Snapshot:
+    objs = [instance]
+    if not field.remote_field.multiple:
+        # A one-to-one assignment also writes the reverse cache of the new and
+        # the old related object.
+        if isinstance(value, models.Model):
+            objs.append(value)
+        old = instance._state.fields_cache.get(field.cache_name)
+        if old is not None and old is not value:
+            objs.append(old)
+    return _Snapshot(objs)
+
+
+def _assign_and_save(
+    field: BelongsToField,
+    instance: models.Model,
+    attr: str,
+    value: Any,
+    save: bool,
+    save_kwargs: dict[str, Any],
+) -> None:
+    # ``book.author = obj`` checks the router's allow_relation and keeps
+    # Django's caches right; ``book.author_id = key`` drops a stale object.
+    setattr(instance, attr, value)
+    if not save:
+        return
+    if (
+        not instance._state.adding
+        and "update_fields" not in save_kwargs
+        and not save_kwargs.get("force_insert")
+    ):
+        save_kwargs["update_fields"] = field.update_fields_for(type(instance))
+    instance.save(**save_kwargs)
+
+
+def set_related(
+    field: BelongsToField,
+    instance: models.Model,
+    value: Any,
+    /,
+    save: bool = True,
+    **save_kwargs: Any,
+) -> None:
+    """Point the foreign key at ``value`` (instance, key or None) and save it.
+
+    Bad input raises before anything changes; a failed save puts the instance
+    back as it was and re-raises.
+    """
+    attr, value = _prepare(field, instance, value)
+    snapshot = _snapshot(field, instance, value)
+    try:
+        _assign_and_save(field, instance, attr, value, save, save_kwargs)
+    except BaseException:
+        snapshot.restore()
+        raise
+
+
+async def aset_related(
+    field: BelongsToField,
+    instance: models.Model,
+    value: Any,
+    /,
+    save: bool = True,
+    **save_kwargs: Any,
+) -> None:
+    """Async :func:`set_related`; without ``save`` nothing touches the database."""
+    if not save:
+        set_related(field, instance, value, save=False)
+        return
+    await sync_to_async(set_related)(field, instance, value, save, **save_kwargs)
+
+
+# ---------------------------------------------------------------- create
+
+
+def create_related(
+    field: BelongsToField,
+    instance: models.Model,
+    values: Mapping[str, Any] | None = None,
+    /,
+    save: bool = True,
+    **fields: Any,
+) -> models.Model:
+    """Create the related object from ``values`` and ``fields``, then set it.
+
+    Both writes happen in one transaction (on each database involved): if
+    saving the owner fails, the new object is rolled back and the owner is put
+    back as it was.
+    """
+    if values is None:
+        data = fields
+    elif isinstance(values, Mapping):
+        data = {**values, **fields}
+    else:
+        raise TypeError(
+            f"{_label(field, instance)}: create_{field.name}() values must be a mapping "
+            f"of {field.related_model.__name__} field names to values, not {values!r}."
+        )
+    model = field.related_model
+    target_db = router.db_for_write(model, instance=instance)
+    owner_db = router.db_for_write(type(instance), instance=instance)
+    snapshot = _snapshot(field, instance, None)
+    try:
+        with contextlib.ExitStack() as stack:
+            for db in dict.fromkeys((target_db, owner_db)):
+                stack.enter_context(transaction.atomic(using=db))
+            obj = model._default_manager.db_manager(target_db).create(**data)
+            _assign_and_save(field, instance, field.name, obj, save, {})
+    except BaseException:
+        snapshot.restore()
+        raise
+    return obj
+
+
+async def acreate_related(
+    field: BelongsToField,
+    instance: models.Model,
+    values: Mapping[str, Any] | None = None,
+    /,
+    save: bool = True,
+    **fields: Any,
+) -> models.Model:
+    """Async :func:`create_related`: one ``sync_to_async`` call keeps it atomic."""
+    return await sync_to_async(create_related)(field, instance, values, save, **fields)

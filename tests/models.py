@@ -1,0 +1,178 @@
+"""Models the test suite exercises: one per option of ForeignKey / OneToOneField
+that belongsto_ext must keep working."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from belongsto_ext import BelongsToField, BelongsToOneField
+
+
+class LiveManager(models.Manager):
+    """Default manager that hides soft-deleted rows."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted=False)
+
+
+class ActiveManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(active=True)
+
+
+class VerifiedManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(verified=True)
+
+
+class Author(models.Model):
+    """Target with scopes: a soft-delete default manager and named managers."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True, null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    verified = models.BooleanField(default=False)
+
+    objects = LiveManager()
+    all_objects = models.Manager()
+    active_authors = ActiveManager()
+    verified_authors = VerifiedManager()
+
+    class Meta:
+        ordering = ["id"]
+        base_manager_name = "all_objects"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Publisher(models.Model):
+    """Target whose default manager does not filter."""
+
+    name = models.CharField(max_length=100, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Book(models.Model):
+    title = models.CharField(max_length=200)
+    pages = models.IntegerField(default=0)
+    author = BelongsToField(Author, on_delete=models.CASCADE, null=True, blank=True, related_name="books")
+    publisher = BelongsToField(Publisher, on_delete=models.PROTECT, related_name="books")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SlugBook(models.Model):
+    """``to_field``, ``db_column`` and a lazy "app.Model" string."""
+
+    title = models.CharField(max_length=200)
+    author = BelongsToField(
+        "tests.Author",
+        to_field="slug",
+        db_column="author_slug",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="slug_books",
+    )
+
+
+class Employee(models.Model):
+    """A relation to ``"self"``."""
+
+    name = models.CharField(max_length=100)
+    manager = BelongsToField("self", on_delete=models.SET_NULL, null=True, related_name="reports")
+
+
+class LooseBook(models.Model):
+    """``db_constraint=False``: the key may dangle."""
+
+    title = models.CharField(max_length=200)
+    author = BelongsToField(
+        Author, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+
+
+class Profile(models.Model):
+    """The one-to-one field."""
+
+    bio = models.TextField(blank=True)
+    author = BelongsToOneField(Author, on_delete=models.CASCADE, null=True, related_name="profile")
+
+
+class Owned(models.Model):
+    """Abstract base: the field and a method the user wrote on purpose."""
+
+    publisher = BelongsToField(Publisher, on_delete=models.CASCADE, null=True, related_name="+")
+    author = BelongsToField(Author, on_delete=models.CASCADE, null=True, related_name="+")
+
+    class Meta:
+        abstract = True
+
+    def get_author(self, *, scope: object = None) -> str:
+        return "user-defined get_author"
+
+
+class Magazine(Owned):
+    title = models.CharField(max_length=200)
+
+
+class Pamphlet(Owned):
+    title = models.CharField(max_length=200)
+
+    def set_publisher(self, value: object) -> str:
+        return "user-defined set_publisher"
+
+
+class Novel(Book):
+    """Multi-table inheritance: the field lives on the parent table."""
+
+    genre = models.CharField(max_length=50, default="")
+    editor = BelongsToField(Author, on_delete=models.SET_NULL, null=True, related_name="edited")
+
+
+class ProxyAuthor(Author):
+    class Meta:
+        proxy = True
+
+
+class ProxyBook(Book):
+    class Meta:
+        proxy = True
+
+
+class ProxyTargetBook(models.Model):
+    """A field that points at a proxy model."""
+
+    title = models.CharField(max_length=200)
+    author = BelongsToField(ProxyAuthor, on_delete=models.CASCADE, null=True, related_name="+")
+
+
+class Tag(models.Model):
+    """A non-integer (UUID) primary key target."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    label = models.CharField(max_length=50)
+
+
+class Tagged(models.Model):
+    tag = BelongsToField(Tag, on_delete=models.CASCADE, null=True)
+
+
+class Country(models.Model):
+    """A CharField primary key target."""
+
+    code = models.CharField(max_length=2, primary_key=True)
+    name = models.CharField(max_length=100)
+
+
+class City(models.Model):
+    name = models.CharField(max_length=100)
+    country = BelongsToField(Country, on_delete=models.CASCADE)
