@@ -1,0 +1,58 @@
+"""The demo library: authors, publishers and books.
+
+``Author`` shows the scopes: its default manager hides soft-deleted authors,
+``Author.all_objects`` sees every row, ``Author.bestselling`` is a named scope.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from belongsto_ext import BelongsToField
+
+
+class LiveAuthorManager(models.Manager):
+    """Default scope: hide soft-deleted authors."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class BestsellingManager(models.Manager):
+    """Named scope ``"bestselling"``: live authors with a bestseller."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True, bestseller=True)
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=100)
+    bestseller = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LiveAuthorManager()
+    all_objects = models.Manager()
+    bestselling = BestsellingManager()
+
+    class Meta:
+        base_manager_name = "all_objects"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Publisher(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Book(models.Model):
+    title = models.CharField(max_length=200)
+    author = BelongsToField(Author, on_delete=models.SET_NULL, null=True, related_name="books")
+    publisher = BelongsToField(Publisher, on_delete=models.PROTECT, related_name="books")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.title
