@@ -64,8 +64,20 @@ def _label(field: BelongsToField, instance: models.Model) -> str:
     return f"{type(instance).__name__}.{field.name}"
 
 
-def _entry_key(key: Hashable, using: str | None) -> Hashable:
-    return key if using is None else (key, using)
+def _entry_key(key: Hashable, using: str | None) -> tuple[Hashable, str | None]:
+    return (key, using)
+
+
+class ScopedCache(dict):
+    """``{(scope key, using): (key value, object or None)}`` for one instance and field.
+
+    Pickles without the entries keyed by an ad-hoc QuerySet scope: pickling a
+    QuerySet runs it.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kept = ((k, v) for k, v in self.items() if k[0][0] != "queryset")
+        return (ScopedCache, (), None, None, kept)
 
 
 # ---------------------------------------------------------------- get
@@ -194,7 +206,11 @@ def _load(
     if using is not None:
         queryset = queryset.using(using)
     else:
-        # Route as ``book.author`` does: the owner is the router's hint.
+        # Route as ``book.author`` does: the owner is the router's hint. A
+        # QuerySet shares a non-empty hints dict with the one it was cloned
+        # from (an ad-hoc scope's, a manager's): never write into that one.
+        if queryset._hints:
+            queryset._hints = dict(queryset._hints)
         queryset._add_hints(instance=instances[0])
     if mode is not None:
         queryset = queryset.fetch_mode(mode)
@@ -213,7 +229,10 @@ def _load(
         value = getattr(instance, field.attname)
         obj = found.get(value if normalize is None else normalize(value))
         fields_cache = instance._state.fields_cache
-        fields_cache.setdefault(field.scoped_cache_name, {})[entry_key] = (value, obj)
+        scoped = fields_cache.get(field.scoped_cache_name)
+        if scoped is None:
+            scoped = fields_cache[field.scoped_cache_name] = ScopedCache()
+        scoped[entry_key] = (value, obj)
         if obj is not None:
             if unfiltered:
                 fields_cache[field.cache_name] = obj
@@ -244,6 +263,12 @@ def prefetch(
             f"prefetch(): {type(instances[0]).__name__}.{name} is a "
             f"{type(field).__name__}, not a BelongsToField or BelongsToOneField."
         )
+    for instance in instances:
+        if not isinstance(instance, field.model):
+            raise TypeError(
+                f"prefetch(): {instance!r} is not a {field.model.__name__}; all instances "
+                f"must have the {field.model.__name__}.{name} field."
+            )
     key = scopes.cache_key(field.related_model, scope)
     missing = _missing(field, instances, key, using)
     if missing:
@@ -283,10 +308,15 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
                 f"{_label(field, instance)}: cannot set {value!r}, a "
                 f"{type(value).__name__}. Pass a saved {model.__name__}, its key, or None."
             )
-        if value._state.adding or getattr(value, field.target_field.attname) is None:
+        if value._state.adding:
             raise ValueError(
                 f"{_label(field, instance)}: cannot set the unsaved {model.__name__} "
                 f"{value!r}. Save it first, or use create_{field.name}()."
+            )
+        if getattr(value, field.target_field.attname) is None:
+            raise ValueError(
+                f"{_label(field, instance)}: cannot set {value!r}: its "
+                f"{field.target_field.name} is None, so there is no key to point at."
             )
         return field.name, value
     return field.attname, _coerce(field, instance, value)
@@ -444,11 +474,13 @@ def create_related(
         )
     model = field.related_model
     target_db = router.db_for_write(model, instance=instance)
-    owner_db = router.db_for_write(type(instance), instance=instance)
+    dbs = [target_db]
+    if save:
+        dbs.append(router.db_for_write(type(instance), instance=instance))
     snapshot = _snapshot(field, instance, None)
     try:
         with contextlib.ExitStack() as stack:
-            for db in dict.fromkeys((target_db, owner_db)):
+            for db in dict.fromkeys(dbs):
                 stack.enter_context(transaction.atomic(using=db))
             obj = model._default_manager.db_manager(target_db).create(**data)
             _assign_and_save(field, instance, field.name, obj, save, {})
