@@ -4,19 +4,30 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.core import checks
 from django.db import models
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.utils.functional import cached_property
 
-from . import accessors, scopes
+from . import accessors, scopes, types
 
 __all__ = ["BelongsToField", "BelongsToOneField"]
 
 # The attribute that marks a method as installed by this app (its value is the field).
 INJECTED = "_belongsto_field"
+_ABSENT = object()
+
+
+def _class_attribute(cls: type, name: str) -> Any:
+    """``name`` as the class (or its nearest base) defines it, unbound; _ABSENT if none."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return _ABSENT
 
 
 class KeyAttribute(ForeignKeyDeferredAttribute):
@@ -94,29 +105,14 @@ def _make_acreate(field: BelongsToField) -> Callable[..., Any]:
     return acreate
 
 
-# (name template, factory, alters_data, docstring template)
-METHODS: tuple[tuple[str, Callable[[Any], Callable[..., Any]], bool, str], ...] = (
-    (
-        "get_%s",
-        _make_get,
-        False,
-        "Return the related {target} in ``scope``, or None (at most one query, cached per scope).",
-    ),
-    (
-        "set_%s",
-        _make_set,
-        True,
-        "Point {name} at a saved {target}, its key, or None; save only that column unless save=False.",
-    ),
-    (
-        "create_%s",
-        _make_create,
-        True,
-        "Create a {target} from ``values``/``fields`` and set it, in one transaction; return it.",
-    ),
-    ("aget_%s", _make_aget, False, "Async get_{name}()."),
-    ("aset_%s", _make_aset, True, "Async set_{name}()."),
-    ("acreate_%s", _make_acreate, True, "Async create_{name}(), atomic as the sync one."),
+# (name template, factory, alters_data, the Protocol that types and documents it)
+METHODS: tuple[tuple[str, Callable[[Any], Callable[..., Any]], bool, type], ...] = (
+    ("get_%s", _make_get, False, types.GetAssociation),
+    ("set_%s", _make_set, True, types.SetAssociation),
+    ("create_%s", _make_create, True, types.CreateAssociation),
+    ("aget_%s", _make_aget, False, types.AsyncGetAssociation),
+    ("aset_%s", _make_aset, True, types.AsyncSetAssociation),
+    ("acreate_%s", _make_acreate, True, types.AsyncCreateAssociation),
 )
 
 
@@ -136,21 +132,25 @@ class BelongsToMixin:
     def scoped_cache_name(self) -> str:
         return f"{self.cache_name}:scoped"
 
-    def contribute_to_class(self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any) -> None:
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
+    ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         self._update_fields: dict[type[models.Model], list[str]] = {}
-        for template, factory, alters_data, doc in METHODS:
+        target = self._target_name()
+        for template, factory, alters_data, protocol in METHODS:
             method_name = template % self.name
-            existing = getattr(cls, method_name, None)
-            # A method the model (or a base) defines itself wins; one this app
-            # injected for a base's copy of the field is replaced.
-            if existing is not None and getattr(existing, INJECTED, None) is None:
+            existing = getattr(cls, method_name, _ABSENT)
+            # Anything the model (or a base) defines itself wins, even None (an
+            # opt-out); a method injected for a base's copy of the field is replaced.
+            if existing is not _ABSENT and getattr(existing, INJECTED, None) is None:
                 continue
             method = factory(self)
             method.__name__ = method_name
             method.__qualname__ = f"{cls.__qualname__}.{method_name}"
             method.__module__ = cls.__module__
-            method.__doc__ = doc.format(name=self.name, target=self._target_name())
+            doc = inspect.cleandoc(protocol.__call__.__doc__ or "")
+            method.__doc__ = doc.replace("<name>", self.name).replace("<Target>", target)
             if alters_data:
                 method.alters_data = True
             setattr(method, INJECTED, self)
@@ -159,6 +159,79 @@ class BelongsToMixin:
     def _target_name(self) -> str:
         model = self.remote_field.model
         return model if isinstance(model, str) else model.__name__
+
+    # ------------------------------------------------------------ checks
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        return [
+            *super().check(**kwargs),
+            *self._check_method_names(),
+            *self._check_primary_key(),
+        ]
+
+    def _check_method_names(self) -> list[checks.CheckMessage]:
+        """Each method this field adds must reach the model: a field, a reverse
+        accessor, Django's Model API or a non-method attribute of that name hides it."""
+        model = self.model
+        errors: list[checks.CheckMessage] = []
+        for method_name in method_names(self.name):
+            error = self._check_method_name(model, method_name)
+            if error is not None:
+                errors.append(error)
+        return errors
+
+    def _check_method_name(
+        self, model: type[models.Model], method_name: str
+    ) -> checks.CheckMessage | None:
+        if hasattr(models.Model, method_name):
+            return checks.Error(
+                f"{method_name}() is Django's Model method, not this field's.",
+                hint=f"Rename the field '{self.name}'.",
+                obj=self,
+                id="belongsto_ext.E003",
+            )
+        attr = _class_attribute(model, method_name)
+        # A method (ours, or one the user wrote on purpose) or None (an opt-out).
+        if attr is None or attr is _ABSENT or callable(attr) or isinstance(attr, classmethod):
+            return None
+        for field in model._meta.get_fields():
+            if field.auto_created and not field.concrete:
+                if field.get_accessor_name() == method_name:  # type: ignore[union-attr]
+                    return checks.Error(
+                        f"{method_name}() is unavailable: it is the reverse accessor of "
+                        f"{field.remote_field.model._meta.label}.{field.remote_field.name}.",
+                        hint=f"Give {field.remote_field.model._meta.label}.{field.remote_field.name} another related_name.",
+                        obj=self,
+                        id="belongsto_ext.E002",
+                    )
+            elif method_name in (field.name, getattr(field, "attname", None)):
+                return checks.Error(
+                    f"{method_name}() is unavailable: field '{field.name}' uses that name.",
+                    hint=f"Rename the field '{field.name}' or '{self.name}'.",
+                    obj=self,
+                    id="belongsto_ext.E001",
+                )
+        kind = "property" if isinstance(attr, property) else type(attr).__name__
+        return checks.Error(
+            f"{method_name}() is unavailable: {model.__name__}.{method_name} is not a method.",
+            hint=f"Rename {model.__name__}.{method_name} ({kind}), or the field '{self.name}'.",
+            obj=self,
+            id="belongsto_ext.E004",
+        )
+
+    def _check_primary_key(self) -> list[checks.CheckMessage]:
+        """set_/create_ move the key: impossible for a primary key or a parent link."""
+        if not (self.primary_key or self.remote_field.parent_link):
+            return []
+        what = "a primary key" if self.primary_key else "a parent link"
+        return [
+            checks.Warning(
+                f"set_{self.name}() and create_{self.name}() cannot change {what}.",
+                hint=f"Only call get_{self.name}() on this field, or use a plain key field.",
+                obj=self,
+                id="belongsto_ext.W001",
+            )
+        ]
 
     def update_fields_for(self, model: type[models.Model]) -> list[str]:
         """This column plus ``model``'s ``auto_now`` columns: what ``set_<name>`` saves."""

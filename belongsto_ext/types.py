@@ -1,0 +1,209 @@
+"""Static types for the methods a BelongsToField adds, to declare on the model.
+
+Python type checkers cannot see methods added at class creation, so declare
+them, as Sequelize's TypeScript users write ``declare getAuthor:
+BelongsToGetAssociationMixin<Author>``::
+
+    from typing import TYPE_CHECKING
+
+    from belongsto_ext import BelongsToField, GetAssociation, SetAssociation
+
+    class Book(models.Model):
+        author = BelongsToField(Author, on_delete=models.CASCADE, null=True)
+
+        if TYPE_CHECKING:
+            get_author: GetAssociation[Author]
+            set_author: SetAssociation[Author]
+
+Then ``book.get_author()`` is ``Author | None`` to mypy and pyright. The
+docstrings below are the API reference (``docs/api.md`` is generated from
+them); ``<name>`` stands for the field's name and ``<Target>`` for its model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from django.db.models import Model, QuerySet
+
+__all__ = [
+    "AsyncCreateAssociation",
+    "AsyncGetAssociation",
+    "AsyncSetAssociation",
+    "CreateAssociation",
+    "GetAssociation",
+    "SetAssociation",
+]
+
+# Invariant: a getter takes a QuerySet of T (scope=) and returns a T.
+T = TypeVar("T", bound=Model)
+T_co = TypeVar("T_co", bound=Model, covariant=True)
+T_contra = TypeVar("T_contra", bound=Model, contravariant=True)
+
+
+class GetAssociation(Protocol[T]):
+    """The type of ``get_<name>``."""
+
+    def __call__(
+        self,
+        *,
+        scope: bool | str | list[str] | tuple[str, ...] | QuerySet[T] | None = None,
+        using: str | None = None,
+    ) -> T | None:
+        """Return the related <Target> in ``scope``, or None.
+
+        Makes at most one query. The result is cached on the instance per scope
+        and dropped when the key changes (``set_<name>()``, assigning ``<name>``
+        or ``<name>_id``, ``refresh_from_db()``), so a repeated call makes none.
+        With a scope that does not filter (False, or a default manager that
+        does not filter), an object Django already holds for
+        ``instance.<name>`` (select_related, assignment, ``set_<name>()``) is
+        returned without a query; a filtering scope never reuses it. Reads go
+        to the database the router picks for reading <Target>, as
+        ``instance.<name>`` does.
+
+        Args:
+            scope: None or True: <Target>'s default manager (the default
+                scope). False: its base manager (the default scope removed).
+                The name of a manager declared on <Target> (a named scope), or
+                a list or tuple of names (rows every one of them selects). A
+                QuerySet of <Target>, used as given.
+            using: Read from this database alias instead of the router's.
+
+        Returns:
+            The related <Target>, or None when the key is null (no query) or
+            no row in ``scope`` has it (never ``DoesNotExist``).
+
+        Raises:
+            InvalidScope: ``scope`` is none of the above; the message names
+                <Target>'s managers. A ``ValueError`` subclass.
+        """
+
+
+class SetAssociation(Protocol[T_contra]):
+    """The type of ``set_<name>``."""
+
+    def __call__(
+        self,
+        value: T_contra | int | str | float | Decimal | UUID | date | time | timedelta | None,
+        *,
+        save: bool = True,
+        **save_kwargs: Any,
+    ) -> None:
+        """Point <name> at ``value`` and save only that column.
+
+        A saved <Target> is cached, so a following ``get_<name>()`` with a scope
+        that does not filter makes no query; the router's ``allow_relation`` is
+        respected, as for ``instance.<name> = value``. A key value is converted
+        by <Target>'s key field (``"5"`` -> ``5``) without reading <Target>. Bad
+        input raises before the instance or the database changes. On a saved
+        row, ``save()`` writes only the key column and the model's ``auto_now``
+        columns (one UPDATE); an unsaved instance gets a full ``save()``. If
+        the save fails, the instance gets its previous key and cached object
+        back and the error propagates.
+
+        Args:
+            value: A saved <Target> (or an instance of a subclass or proxy), its
+                primary key or ``to_field`` value, or None to clear a nullable
+                field.
+            save: False assigns without any query.
+            **save_kwargs: Passed to ``save()``; an explicit ``update_fields``
+                replaces the default list.
+
+        Raises:
+            TypeError: ``value`` is of the wrong kind (another model, a bool, a
+                container, an arbitrary object).
+            ValueError: ``value`` cannot be used: an unsaved <Target>, a key that
+                does not convert exactly (``"abc"``, ``1.5``), or None on a
+                non-nullable field.
+            IntegrityError: The save failed (a key no <Target> row has); the
+                instance is restored.
+        """
+
+
+class CreateAssociation(Protocol[T_co]):
+    """The type of ``create_<name>``."""
+
+    def __call__(
+        self,
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        save: bool = True,
+        **fields: Any,
+    ) -> T_co:
+        """Create a <Target> from ``values`` and ``fields``, set it, and return it.
+
+        The <Target> is created through its default manager on the database the
+        router picks for writing, then set as by ``set_<name>(new, save=save)``.
+        Both happen in one ``transaction.atomic()`` (on each database involved):
+        if saving the instance fails, the new <Target> is rolled back and the
+        instance is restored.
+
+        Args:
+            values: A mapping of <Target> field names to values.
+            save: False sets the new <Target> without saving the instance.
+            **fields: More <Target> field values; they win over ``values``.
+
+        Returns:
+            The new, saved <Target>.
+
+        Raises:
+            TypeError: ``values`` is not a mapping, or a name is not a field of
+                <Target>; nothing is created.
+        """
+
+
+class AsyncGetAssociation(Protocol[T]):
+    """The type of ``aget_<name>``."""
+
+    async def __call__(
+        self,
+        *,
+        scope: bool | str | list[str] | tuple[str, ...] | QuerySet[T] | None = None,
+        using: str | None = None,
+    ) -> T | None:
+        """Async ``get_<name>()``: same arguments, result and errors.
+
+        A cached answer is returned without leaving the event loop; a query
+        runs in a thread (``sync_to_async``), so async views never hit
+        ``SynchronousOnlyOperation``.
+        """
+
+
+class AsyncSetAssociation(Protocol[T_contra]):
+    """The type of ``aset_<name>``."""
+
+    async def __call__(
+        self,
+        value: T_contra | int | str | float | Decimal | UUID | date | time | timedelta | None,
+        *,
+        save: bool = True,
+        **save_kwargs: Any,
+    ) -> None:
+        """Async ``set_<name>()``: same arguments, result and errors.
+
+        With ``save=False`` nothing touches the database and no thread is used.
+        """
+
+
+class AsyncCreateAssociation(Protocol[T_co]):
+    """The type of ``acreate_<name>``."""
+
+    async def __call__(
+        self,
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        save: bool = True,
+        **fields: Any,
+    ) -> T_co:
+        """Async ``create_<name>()``: same arguments, result and errors.
+
+        The create and the save run in one ``sync_to_async`` call, in one
+        transaction, so the async twin is as atomic as the sync one.
+        """
