@@ -1,0 +1,364 @@
+"""``create_<name>()``: builds the target from ``values`` and ``**fields``, sets it,
+and rolls both back together when the owner's save fails."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models.signals import pre_save
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from tests import factories
+from tests.conftest import memory_state, row_state
+from tests.models import Author, Book, LiveManager, Profile, Publisher
+
+pytestmark = pytest.mark.django_db
+
+_SAVEPOINT = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+_CONTROL = (*_SAVEPOINT, "BEGIN", "COMMIT", "ROLLBACK")
+
+# Run a test both inside pytest-django's test transaction (create's atomic block
+# becomes a savepoint) and outside one (a real transaction, committed or rolled back).
+BOTH_MODES = pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param("in-test-transaction"),
+        pytest.param("transaction", marks=pytest.mark.django_db(transaction=True)),
+    ],
+)
+
+
+def check_mode(mode: str) -> None:
+    """The test really runs inside pytest-django's transaction, or really outside one."""
+    assert connection.in_atomic_block == (mode == "in-test-transaction")
+
+
+def kinds(ctx: CaptureQueriesContext) -> list[str]:
+    """Each captured statement as its leading keywords, e.g. ``INSERT INTO "tests_author"``."""
+    out = []
+    for q in ctx.captured_queries:
+        sql = q["sql"]
+        if sql.startswith(_SAVEPOINT):
+            out.append(next(p for p in _SAVEPOINT if sql.startswith(p)))
+        else:
+            out.append(re.match(r'(\w+(?: INTO)? "\w+"|\w+)', sql).group(1))
+    return out
+
+
+def data_statements(ctx: CaptureQueriesContext) -> list[str]:
+    """:func:`kinds` without transaction control (savepoints, BEGIN, COMMIT)."""
+    return [k for k in kinds(ctx) if not k.startswith(_CONTROL)]
+
+
+@pytest.fixture
+def linked_book() -> Book:
+    """A saved book pointing at an author, with that author in both of its caches."""
+    author = factories.AuthorFactory()
+    book = Book.objects.get(pk=factories.BookFactory(author=author).pk)
+    assert book.author == author
+    assert book.get_author(scope="active_authors") == author
+    return book
+
+
+@pytest.fixture
+def failing_book_save() -> Iterator[None]:
+    """Every Book save raises in pre_save, after the new Author was inserted."""
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("book save refused")
+
+    pre_save.connect(receiver, sender=Book, weak=False)
+    yield
+    pre_save.disconnect(receiver, sender=Book)
+
+
+class RecordingRouter:
+    """Routes everything to "default" and records what it was asked to write."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[type[models.Model], Any]] = []
+
+    def db_for_write(self, model: type[models.Model], **hints: Any) -> str:
+        self.writes.append((model, hints.get("instance")))
+        return "default"
+
+
+# ------------------------------------------------------------ success
+
+
+def test_values_and_fields_combine_fields_win(linked_book: Book, django_assert_num_queries: Any) -> None:
+    new = linked_book.create_author({"name": "From values", "slug": "from-values"}, name="From fields", verified=True)
+    assert isinstance(new, Author)
+    assert not new._state.adding and new._state.db == "default"
+    assert (new.name, new.slug, new.verified) == ("From fields", "from-values", True)
+    stored = Author.all_objects.get(pk=new.pk)
+    assert (stored.name, stored.slug, stored.verified) == ("From fields", "from-values", True)
+    assert row_state(linked_book)["author_id"] == new.pk
+    with django_assert_num_queries(0):
+        assert linked_book.author_id == new.pk
+        assert linked_book.get_author(scope=False) is new
+        assert linked_book.author is new
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        pytest.param(({"name": "Only values"},), {}, id="values"),
+        pytest.param((), {"name": "Only values"}, id="fields"),
+        pytest.param((None,), {"name": "Only values"}, id="None-and-fields"),
+    ],
+)
+def test_values_or_fields_alone(book: Book, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    new = book.create_author(*args, **kwargs)
+    assert Author.all_objects.get(pk=new.pk).name == "Only values"
+    assert row_state(book)["author_id"] == new.pk
+
+
+def test_created_through_default_manager_on_router_write_db(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    managers: list[models.Manager] = []
+    original = LiveManager.create
+
+    def create(self: models.Manager, **kwargs: Any) -> Any:
+        managers.append(self)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(LiveManager, "create", create)
+    router = RecordingRouter()
+    with override_settings(DATABASE_ROUTERS=[router]):
+        new = book.create_author(name="Routed")
+    (manager,) = managers
+    assert manager.name == Author._default_manager.name == "objects"
+    assert manager.db == "default" and new._state.db == "default"
+    assert (Author, book) in router.writes  # the owner is the router's hint
+    assert row_state(book)["author_id"] == new.pk
+
+
+def test_query_counts_existing_owner(book: Book) -> None:
+    with CaptureQueriesContext(connection) as ctx:
+        new = book.create_author(name="Counted")
+    assert kinds(ctx) == [
+        "SAVEPOINT",
+        'INSERT INTO "tests_author"',
+        'UPDATE "tests_book"',
+        "RELEASE SAVEPOINT",
+    ]
+    update = ctx.captured_queries[2]["sql"]
+    set_clause = update.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    assert re.findall(r'"(\w+)" = ', set_clause) == ["author_id", "updated"]
+    assert row_state(book)["author_id"] == new.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_query_counts_outside_a_transaction() -> None:
+    book = factories.BookFactory()
+    with CaptureQueriesContext(connection) as ctx:
+        book.create_author(name="Counted")
+    assert data_statements(ctx) == ['INSERT INTO "tests_author"', 'UPDATE "tests_book"']
+
+
+def test_save_false_creates_target_only(linked_book: Book, django_assert_num_queries: Any) -> None:
+    row = row_state(linked_book)
+    count = Author.all_objects.count()
+    with CaptureQueriesContext(connection) as ctx:
+        new = linked_book.create_author(name="Unsaved link", save=False)
+    assert data_statements(ctx) == ['INSERT INTO "tests_author"']
+    assert Author.all_objects.count() == count + 1
+    assert Author.all_objects.get(pk=new.pk).name == "Unsaved link"
+    assert row_state(linked_book) == row
+    with django_assert_num_queries(0):
+        assert linked_book.author_id == new.pk
+        assert linked_book.get_author(scope=False) is new
+
+
+def test_save_false_on_unsaved_owner(publisher: Publisher) -> None:
+    book = Book(title="Draft", publisher=publisher)
+    books = Book.objects.count()
+    new = book.create_author(name="Author of a draft", save=False)
+    assert book._state.adding and book.pk is None
+    assert book.author is new
+    assert Author.all_objects.filter(pk=new.pk).exists()
+    assert Book.objects.count() == books
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unsaved_owner_inserts_both_in_one_transaction() -> None:
+    publisher = factories.PublisherFactory()
+    book = Book(title="Draft", publisher=publisher)
+    in_atomic: list[tuple[type[models.Model], bool]] = []
+
+    def receiver(sender: type[models.Model], **kwargs: Any) -> None:
+        in_atomic.append((sender, transaction.get_connection().in_atomic_block))
+
+    pre_save.connect(receiver, weak=False)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            new = book.create_author(name="Both at once")
+    finally:
+        pre_save.disconnect(receiver)
+    assert in_atomic == [(Author, True), (Book, True)]
+    assert data_statements(ctx) == ['INSERT INTO "tests_author"', 'INSERT INTO "tests_book"']
+    assert not transaction.get_connection().in_atomic_block
+    row = row_state(book)
+    assert (row["title"], row["author_id"]) == ("Draft", new.pk)
+
+
+def test_one_to_one_create_caches_reverse(django_assert_num_queries: Any) -> None:
+    old = factories.AuthorFactory()
+    profile = factories.ProfileFactory(author=old)
+    new = profile.create_author(name="New profile owner")
+    assert row_state(profile)["author_id"] == new.pk
+    with django_assert_num_queries(0):
+        assert new.profile is profile
+        assert profile.get_author(scope=False) is new
+
+
+# ------------------------------------------------------------ refused input
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "name"),
+    [
+        pytest.param((), {"nope": 1}, "nope", id="unknown-field"),
+        pytest.param(({"nope": 1},), {"name": "x"}, "nope", id="unknown-in-values"),
+        pytest.param(({"name": "x"},), {"books": []}, "books", id="reverse-relation"),
+    ],
+)
+def test_unknown_field_raises_type_error_and_creates_nothing(
+    linked_book: Book, args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+) -> None:
+    count = Author.all_objects.count()
+    row, memory = row_state(linked_book), memory_state(linked_book)
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(TypeError) as info:
+        linked_book.create_author(*args, **kwargs)
+    assert name in str(info.value)
+    assert data_statements(ctx) == []
+    assert Author.all_objects.count() == count
+    assert row_state(linked_book) == row
+    assert memory_state(linked_book) == memory
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[("name", "x")], "name", 1, {"name"}],
+    ids=["list-of-pairs", "str", "int", "set"],
+)
+def test_values_not_a_mapping_is_refused(
+    linked_book: Book, values: Any, django_assert_num_queries: Any
+) -> None:
+    count = Author.all_objects.count()
+    row, memory = row_state(linked_book), memory_state(linked_book)
+    with django_assert_num_queries(0), pytest.raises(TypeError) as info:
+        linked_book.create_author(values)
+    assert "Book.author" in str(info.value)
+    assert repr(values) in str(info.value)
+    assert Author.all_objects.count() == count
+    assert row_state(linked_book) == row
+    assert memory_state(linked_book) == memory
+
+
+# ------------------------------------------------------------ rollback
+
+
+@BOTH_MODES
+def test_owner_save_failure_rolls_back_new_target(
+    mode: str, linked_book: Book, failing_book_save: None
+) -> None:
+    check_mode(mode)
+    count = Author.all_objects.count()
+    cached = linked_book.author
+    row, memory = row_state(linked_book), memory_state(linked_book)
+    with pytest.raises(RuntimeError, match="book save refused"):
+        linked_book.create_author(name="Rolled back")
+    assert Author.all_objects.count() == count
+    assert not Author.all_objects.filter(name="Rolled back").exists()
+    assert row_state(linked_book) == row
+    assert memory_state(linked_book) == memory
+    assert linked_book._state.fields_cache["author"] is cached
+
+
+@BOTH_MODES
+def test_unsaved_owner_save_failure_rolls_back_new_target(
+    mode: str, publisher: Publisher, failing_book_save: None
+) -> None:
+    check_mode(mode)
+    book = Book(title="Draft", publisher=publisher)
+    count = Author.all_objects.count()
+    memory = memory_state(book)
+    with pytest.raises(RuntimeError):
+        book.create_author(name="Rolled back")
+    assert Author.all_objects.count() == count
+    assert memory_state(book) == memory
+    assert book._state.adding and book.pk is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleted_owner_row_rolls_back_new_target(linked_book: Book) -> None:
+    count = Author.all_objects.count()
+    memory = memory_state(linked_book)
+    Book.objects.filter(pk=linked_book.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        linked_book.create_author(name="Rolled back")
+    assert Author.all_objects.count() == count
+    assert memory_state(linked_book) == memory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owner_constraint_failure_at_commit_rolls_back_new_target() -> None:
+    """A deferred foreign key check on the owner fails at COMMIT, on both backends."""
+    missing = (Publisher.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+    book = Book(title="Dangling publisher", publisher_id=missing)
+    count, books = Author.all_objects.count(), Book.objects.count()
+    memory = memory_state(book)
+    with pytest.raises(IntegrityError):
+        book.create_author(name="Rolled back")
+    assert Author.all_objects.count() == count
+    assert Book.objects.count() == books
+    assert memory_state(book) == memory
+    assert book.pk is None and book._state.adding
+
+
+@BOTH_MODES
+def test_target_constraint_failure_changes_nothing(mode: str, linked_book: Book) -> None:
+    check_mode(mode)
+    taken = factories.AuthorFactory()
+    count = Author.all_objects.count()
+    row, memory = row_state(linked_book), memory_state(linked_book)
+    with pytest.raises(IntegrityError):
+        linked_book.create_author(name="Duplicate slug", slug=taken.slug)
+    assert Author.all_objects.count() == count
+    assert row_state(linked_book) == row
+    assert memory_state(linked_book) == memory
+
+
+@BOTH_MODES
+def test_one_to_one_failed_create_restores_reverse_caches(
+    mode: str, django_assert_num_queries: Any
+) -> None:
+    check_mode(mode)
+    author = factories.AuthorFactory()
+    profile = factories.ProfileFactory(author=author)
+    assert author.profile is profile
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("profile save refused")
+
+    pre_save.connect(receiver, sender=Profile, weak=False)
+    try:
+        memories = memory_state(profile), memory_state(author)
+        count = Author.all_objects.count()
+        with pytest.raises(RuntimeError):
+            profile.create_author(name="Rolled back")
+    finally:
+        pre_save.disconnect(receiver, sender=Profile)
+    assert (memory_state(profile), memory_state(author)) == memories
+    assert Author.all_objects.count() == count
+    with django_assert_num_queries(0):
+        assert author.profile is profile
+        assert profile.author is author
