@@ -179,14 +179,19 @@ class _Fetcher:
 def _missing(
     field: BelongsToField, instances: Iterable[models.Model], key: Hashable, using: str | None
 ) -> list[models.Model]:
-    """The instances with a key value whose result for ``key`` is not cached."""
+    """The instances with a key value that no cache answers for ``key``."""
+    model = field.related_model
+    unfiltered = using is None and scopes.is_unfiltered(model, scopes.resolve(model, key))
     entry_key = _entry_key(key, using)
     missing = []
     for instance in instances:
         value = getattr(instance, field.attname)
         if value is None:
             continue
-        entry = instance._state.fields_cache.get(field.scoped_cache_name, {}).get(entry_key)
+        fields_cache = instance._state.fields_cache
+        if unfiltered and field.cache_name in fields_cache:
+            continue
+        entry = fields_cache.get(field.scoped_cache_name, {}).get(entry_key)
         if entry is None or entry[0] != value:
             missing.append(instance)
     return missing

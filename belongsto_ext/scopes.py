@@ -35,12 +35,20 @@ class InvalidScope(ValueError):
         self.scope = scope
         names = ", ".join(repr(name) for name in sorted(model._meta.managers_map))
         super().__init__(
-            f"Invalid scope {scope!r} for {model._meta.label}"
+            f"Invalid scope {_describe(scope)} for {model._meta.label}"
             f"{': ' + reason if reason else ''}. "
             f"A scope is None, True, False, the name of a manager of "
             f"{model.__name__} ({names}), a list of those names, or a QuerySet of "
             f"{model.__name__}."
         )
+
+
+def _describe(scope: object) -> str:
+    """``repr()`` of a scope, except that a QuerySet is named, not run."""
+    if isinstance(scope, models.QuerySet):
+        label = scope.model._meta.label if scope.model is not None else None
+        return f"<QuerySet of {label}>"
+    return repr(scope)
 
 
 def _names(model: type[models.Model], scope: Scope) -> tuple[str, ...]:

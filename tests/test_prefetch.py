@@ -191,11 +191,6 @@ def test_owners_cached_by_get_only_make_no_query(django_assert_num_queries: Any)
         prefetch(books, "author", scope=["verified_authors"])
 
 
-@pytest.mark.xfail(
-    reason="core bug: prefetch() reads again for an unfiltered scope although Django holds the object "
-    "(select_related) and get_<name>() answers it with 0 queries",
-    strict=True,
-)
 def test_unfiltered_scope_skips_owners_django_already_holds(django_assert_num_queries: Any) -> None:
     make_books()
     books = list(Book.objects.select_related("author").order_by("pk"))

@@ -192,10 +192,6 @@ def test_queryset_scope_refused(make: Any, reason: str) -> None:
     assert (memory_state(book), row_state(book), row_state(author)) == before
 
 
-@pytest.mark.xfail(
-    reason="core bug: InvalidScope's message uses repr(queryset), which runs the refused QuerySet",
-    strict=True,
-)
 @pytest.mark.parametrize(("make", "reason"), refused_querysets())
 def test_queryset_scope_refused_without_a_query(
     make: Any, reason: str, django_assert_num_queries: Any
