@@ -1,0 +1,111 @@
+"""The ``bench`` management command: its table and its ``--check`` verdict.
+
+Tiny runs only: these tests check what the command reports, never how fast
+anything is.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+# The async rows query from another thread: rows must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
+TINY = ["--rounds", "1", "--iterations", "1", "--owners", "3", "--models", "2"]
+ROWS = {
+    "get_author(), caches cleared",
+    "get_author() on a null FK",
+    "set_author(pk)",
+    "set_author(obj)",
+    "create_author(**v)",
+    "scoped get over 3 owners",
+    "aget_author(), caches cleared",
+    "aset_author(pk)",
+    "aset_author(obj)",
+    "acreate_author(**v)",
+    "class creation, 2 models",
+}
+LINE = re.compile(r"^(?P<name>.+?) \(x\d+\)\s+(?P<ours>\d+) / (?P<hand>\d+)\s")
+
+
+def bench(*args: str) -> str:
+    """Run the command on pytest-django's test database; return its output."""
+    out = io.StringIO()
+    call_command("bench", "--current-db", *TINY, *args, stdout=out)
+    return out.getvalue()
+
+
+def query_columns(output: str) -> dict[str, tuple[int, int]]:
+    return {
+        m["name"]: (int(m["ours"]), int(m["hand"]))
+        for m in map(LINE.match, output.splitlines())
+        if m
+    }
+
+
+def test_every_row_costs_as_many_queries_as_the_hand_written_code() -> None:
+    queries = query_columns(bench())
+
+    assert set(queries) == ROWS
+    for name, (ours, hand) in queries.items():
+        assert ours == hand, name
+    assert queries["get_author(), caches cleared"] == (1, 1)
+    assert queries["get_author() on a null FK"] == (0, 0)
+    assert queries["scoped get over 3 owners"] == (1, 1)
+    assert queries["class creation, 2 models"] == (0, 0)
+
+
+def test_check_passes_when_every_target_is_met() -> None:
+    output = bench("--check", "--max-ratio", "1e9", "--max-extra-ns", "1e12", "--max-class-ratio", "1e9")
+
+    assert set(query_columns(output)) == ROWS
+
+
+def test_check_names_each_missed_target() -> None:
+    with pytest.raises(CommandError) as excinfo:
+        bench("--check", "--max-ratio", "0.0001", "--max-class-ratio", "1e9", "--max-extra-ns", "1e12")
+
+    message = str(excinfo.value)
+    assert message.startswith("missed targets:")
+    for name in ROWS - {"get_author() on a null FK", "class creation, 2 models"}:
+        assert f"{name}: ratio " in message
+    assert "get_author() on a null FK" not in message
+    assert "class creation" not in message
+
+
+def test_without_check_a_missed_target_is_only_reported() -> None:
+    output = bench("--max-ratio", "0.0001")
+
+    assert set(query_columns(output)) == ROWS
+
+
+def test_command_line_run_uses_its_own_database_and_exits_non_zero_on_a_miss(tmp_path: Path) -> None:
+    """``manage.py bench`` needs no setup, leaves the configured database alone, and
+    ``--check`` makes the process fail naming the missed target."""
+    configured = tmp_path / "untouched.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{configured}"}
+
+    proc = subprocess.run(
+        [sys.executable, str(MANAGE), "bench", *TINY, "--check", "--max-class-ratio", "0.0001",
+         "--max-ratio", "1e9", "--max-extra-ns", "1e12"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+    assert proc.returncode == 1, proc.stderr
+    assert "missed targets:" in proc.stderr
+    assert "class creation, 2 models: ratio" in proc.stderr
+    assert set(query_columns(proc.stdout)) == ROWS
+    assert not configured.exists()
