@@ -3,6 +3,8 @@
 The database comes from ``DATABASE_URL`` (``sqlite:///path``, ``sqlite://:memory:``
 or ``postgres://user:password@host:port/name``); without it, SQLite in
 ``db.sqlite3`` beside manage.py, so the quick start needs no setup.
+Three aliases always exist (see ``database_aliases``); only ``default`` is
+used unless a test routes queries elsewhere.
 """
 
 from __future__ import annotations
@@ -60,8 +62,31 @@ def database_from_url(url: str) -> dict[str, object]:
     raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} in {url!r}")
 
 
-DATABASES = {
-    "default": database_from_url(os.environ["DATABASE_URL"])
+def database_aliases(primary: dict[str, object]) -> dict[str, dict[str, object]]:
+    """``default``, its read ``replica`` and a separate ``other`` database.
+
+    ``replica`` opens the same database as ``default`` (in tests a ``TEST``
+    mirror of it, as a streaming replica would be); ``other`` is a database of
+    its own (``<name>_other``, or its own SQLite file). No router is installed
+    here: the multi-database tests enable ``testproject.routers`` themselves.
+    """
+    name = str(primary["NAME"])
+    if primary["ENGINE"] != "django.db.backends.sqlite3":
+        other_name = f"{name}_other"
+    elif name == ":memory:" or name.startswith("file:"):
+        other_name = name  # every in-memory connection is a database of its own
+    else:
+        path = Path(name)
+        other_name = str(path.with_name(f"{path.stem}-other{path.suffix}"))
+    return {
+        "default": primary,
+        "replica": {**primary, "TEST": {"MIRROR": "default"}},
+        "other": {**primary, "NAME": other_name},
+    }
+
+
+DATABASES = database_aliases(
+    database_from_url(os.environ["DATABASE_URL"])
     if os.environ.get("DATABASE_URL")
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
-}
+)
