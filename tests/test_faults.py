@@ -1,0 +1,263 @@
+"""Fault injection: every SQL statement that ``set_``, ``create_`` and their async
+twins issue fails in turn, and the caller sees the database's error while the
+database and the instance keep their old state.
+
+Each scenario is first run once to record its statements (and pin how many there
+are); then for each statement index and each fault (an ``OperationalError``, an
+``IntegrityError``, a lost connection) the scenario runs again from fresh rows with
+that statement failing. Each test prints how many injection points it covered.
+
+The tests run outside pytest-django's test transaction (``transaction=True``):
+that is where ``create_``'s own transaction commits or rolls back, and where a
+connection may really be closed. The async twins run their SQL in asgiref's
+thread, so the failing wrapper is installed on that thread's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, OperationalError, connection, connections
+from django.db.utils import InterfaceError
+
+from tests import factories
+from tests.conftest import memory_state, row_state
+from tests.models import Author, Book
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Wrapper = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One call: ``set_author(value)`` or ``create_author(save=...)`` on an owner."""
+
+    method: str  # "set" or "create"
+    value: str  # set: "key", "instance", "none"; create: "save" or "nosave"
+    owner: str  # "existing" (a saved row) or "unsaved" (save() inserts it)
+    is_async: bool
+    kinds: tuple[str, ...]  # the statements it issues, by leading keyword
+
+    @property
+    def id(self) -> str:
+        prefix = "a" if self.is_async else ""
+        return f"{prefix}{self.method}-{self.value}-{self.owner}"
+
+
+def _scenarios() -> list[Scenario]:
+    out = []
+    for is_async in (False, True):
+        for owner in ("existing", "unsaved"):
+            write = "UPDATE" if owner == "existing" else "INSERT"
+            for value in ("key", "instance", "none"):
+                out.append(Scenario("set", value, owner, is_async, (write,)))
+            out.append(Scenario("create", "save", owner, is_async, ("INSERT", write)))
+            out.append(Scenario("create", "nosave", owner, is_async, ("INSERT",)))
+    return out
+
+
+SCENARIOS = _scenarios()
+FAULTS = ("operational", "integrity", "lost-connection")
+
+
+@dataclass
+class Rows:
+    book: Book
+    old: Author
+    new: Author
+
+
+def fresh(scenario: Scenario) -> Rows:
+    """New rows: a book pointing at ``old`` (saved or not), with both caches warm."""
+    publisher = factories.PublisherFactory()
+    old, new = factories.AuthorFactory(), factories.AuthorFactory()
+    if scenario.owner == "existing":
+        book = Book.objects.get(pk=factories.BookFactory(publisher=publisher, author=old).pk)
+        assert book.author == old  # Django's cache
+    else:
+        book = Book(title="Unsaved", publisher=publisher, author=old)
+    assert book.get_author(scope="active_authors") == old  # the scoped cache
+    return Rows(book, old, new)
+
+
+def _call(scenario: Scenario, rows: Rows) -> Coroutine[Any, Any, Any] | Any:
+    book = rows.book
+    if scenario.method == "set":
+        value = {"key": rows.new.pk, "instance": rows.new, "none": None}[scenario.value]
+        method = book.aset_author if scenario.is_async else book.set_author
+        return method(value)
+    method = book.acreate_author if scenario.is_async else book.create_author
+    return method(name="Created", save=scenario.value == "save")
+
+
+def run(scenario: Scenario, rows: Rows, wrapper: Wrapper) -> Any:
+    """Call the scenario's method with ``wrapper`` on the connection that runs its SQL."""
+    if not scenario.is_async:
+        with connection.execute_wrapper(wrapper):
+            return _call(scenario, rows)
+
+    def install() -> None:
+        connection.execute_wrappers.append(wrapper)
+
+    def uninstall() -> None:
+        connection.execute_wrappers.remove(wrapper)
+        connections.close_all()  # also drops a connection the fault closed
+
+    async def main() -> Any:
+        await sync_to_async(install)()
+        try:
+            return await _call(scenario, rows)
+        finally:
+            await sync_to_async(uninstall)()
+
+    return asyncio.run(main())
+
+
+class Recorder:
+    """Let every statement through, noting its SQL."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def __call__(self, execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
+
+
+class Injector:
+    """Make statement ``index`` fail with ``fault``; remember the exception raised."""
+
+    def __init__(self, index: int, fault: str) -> None:
+        self.index = index
+        self.fault = fault
+        self.seen = 0
+        self.raised: BaseException | None = None
+
+    def __call__(self, execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
+        index = self.seen
+        self.seen += 1
+        if index != self.index:
+            return execute(sql, params, many, context)
+        try:
+            if self.fault == "operational":
+                raise OperationalError(f"injected OperationalError at statement {index}")
+            if self.fault == "integrity":
+                raise IntegrityError(f"injected IntegrityError at statement {index}")
+            db = context["connection"]
+            if db.vendor == "postgresql":
+                # Really lose it: the driver itself reports the dead connection.
+                db.connection.close()
+                return execute(sql, params, many, context)
+            # An in-memory SQLite test database dies with its connection: raise
+            # what Django raises for a connection that is gone.
+            raise InterfaceError("connection already closed")
+        except BaseException as exc:
+            self.raised = exc
+            raise
+
+
+def leading_keyword(sql: str) -> str:
+    return sql.split(None, 1)[0].upper()
+
+
+def expected_kinds(scenario: Scenario) -> tuple[str, ...]:
+    """The scenario's statements on this database: SQLite's driver-level ``BEGIN`` of
+    create's transaction goes through the execute wrappers too, so it is a point."""
+    if scenario.method == "create" and connection.vendor == "sqlite":
+        return ("BEGIN", *scenario.kinds)
+    return scenario.kinds
+
+
+def check_recorded(scenario: Scenario) -> int:
+    """Without faults the scenario issues exactly the expected statements and works."""
+    rows = fresh(scenario)
+    recorder = Recorder()
+    result = run(scenario, rows, recorder)
+    assert tuple(leading_keyword(sql) for sql in recorder.sql) == expected_kinds(scenario)
+    book = rows.book
+    if scenario.method == "create":
+        assert isinstance(result, Author) and result.name == "Created"
+        assert Author.all_objects.filter(pk=result.pk).exists()
+        expected = result.pk
+    else:
+        assert result is None
+        expected = None if scenario.value == "none" else rows.new.pk
+    assert book.author_id == expected
+    if scenario.method == "set" or scenario.value == "save":
+        assert row_state(book)["author_id"] == expected
+    return len(recorder.sql)
+
+
+def check_fault(scenario: Scenario, index: int, fault: str) -> None:
+    """The error reaches the caller unchanged; nothing is half-done anywhere."""
+    rows = fresh(scenario)
+    book = rows.book
+    authors_before = set(Author.all_objects.values_list("pk", flat=True))
+    books_before = set(Book.objects.values_list("pk", flat=True))
+    row_before = row_state(book) if scenario.owner == "existing" else None
+    memory_before = memory_state(book)
+    cached_before = book._state.fields_cache["author"]
+    injector = Injector(index, fault)
+
+    with pytest.raises(BaseException) as excinfo:
+        run(scenario, rows, injector)
+
+    assert injector.raised is not None, "the targeted statement never ran"
+    assert excinfo.value is injector.raised  # same object: type and message unchanged
+    if fault == "lost-connection" and connection.vendor == "postgresql":
+        assert isinstance(excinfo.value, (OperationalError, InterfaceError))
+        assert "closed" in str(excinfo.value)
+    else:
+        expected_type = {"operational": OperationalError, "integrity": IntegrityError}
+        assert type(excinfo.value) is expected_type.get(fault, InterfaceError)
+        assert str(excinfo.value).startswith(("injected", "connection already closed"))
+    assert injector.seen == index + 1, "statements ran after the failing one"
+    if fault == "lost-connection":
+        connection.close()  # the caller's next step after losing a connection
+
+    assert set(Author.all_objects.values_list("pk", flat=True)) == authors_before  # no orphan
+    assert set(Book.objects.values_list("pk", flat=True)) == books_before  # no half insert
+    if row_before is not None:
+        assert row_state(book) == row_before
+    assert memory_state(book) == memory_before
+    assert book.author_id == rows.old.pk
+    assert book._state.fields_cache["author"] is cached_before
+    assert book.get_author(scope="active_authors") == rows.old
+
+
+GROUPS = {
+    f"{'a' if is_async else ''}{method}": [
+        s for s in SCENARIOS if s.method == method and s.is_async == is_async
+    ]
+    for is_async in (False, True)
+    for method in ("set", "create")
+}
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_every_statement_fails_cleanly(group: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Record each scenario's statements, then fail each one with each fault in turn.
+
+    One test per method (outside a test transaction, each test costs a table
+    flush); a failure names its injection point.
+    """
+    points = 0
+    for scenario in GROUPS[group]:
+        count = check_recorded(scenario)
+        for index in range(count):
+            for fault in FAULTS:
+                point = f"{scenario.id} statement {index} ({expected_kinds(scenario)[index]}) {fault}"
+                try:
+                    check_fault(scenario, index, fault)
+                except AssertionError as exc:
+                    raise AssertionError(f"injection point {point}: {exc}") from exc
+                points += 1
+    assert points == sum(len(expected_kinds(s)) for s in GROUPS[group]) * len(FAULTS)
+    with capsys.disabled():
+        print(f"\n[faults] {group}: {len(GROUPS[group])} scenarios, {points} injection points")
