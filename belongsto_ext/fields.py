@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.core import checks
 from django.db import models
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.utils.functional import cached_property
 
 from . import accessors, scopes, types
@@ -34,9 +35,11 @@ class KeyAttribute(ForeignKeyDeferredAttribute):
     """The ``<name>_id`` attribute: assigning it (even the same value, as
     ``refresh_from_db()`` does) drops the field's cached scoped results."""
 
+    field: BelongsToMixin
+
     def __set__(self, instance: models.Model, value: Any) -> None:
         instance._state.fields_cache.pop(self.field.scoped_cache_name, None)
-        super().__set__(instance, value)
+        super().__set__(instance, value)  # type: ignore[misc]  # not in django-stubs
 
 
 # ------------------------------------------------------- injected methods
@@ -121,7 +124,18 @@ def method_names(name: str) -> list[str]:
     return [template % name for template, *_ in METHODS]
 
 
-class BelongsToMixin:
+if TYPE_CHECKING:
+    # Parametrized for django-stubs, which types ``book.author`` from them.
+    _Field = models.ForeignKey[Any, Any]
+    _ForeignKey = models.ForeignKey[Any, Any]
+    _OneToOneField = models.OneToOneField[Any, Any]
+else:
+    _Field = object
+    _ForeignKey = models.ForeignKey
+    _OneToOneField = models.OneToOneField
+
+
+class BelongsToMixin(_Field):
     """What BelongsToField and BelongsToOneField add to Django's fields."""
 
     descriptor_class = KeyAttribute
@@ -145,7 +159,7 @@ class BelongsToMixin:
             # opt-out); a method injected for a base's copy of the field is replaced.
             if existing is not _ABSENT and getattr(existing, INJECTED, None) is None:
                 continue
-            method = factory(self)
+            method: Any = factory(self)
             method.__name__ = method_name
             method.__qualname__ = f"{cls.__qualname__}.{method_name}"
             method.__module__ = cls.__module__
@@ -195,12 +209,12 @@ class BelongsToMixin:
         if attr is None or attr is _ABSENT or callable(attr) or isinstance(attr, classmethod):
             return None
         for field in model._meta.get_fields():
-            if field.auto_created and not field.concrete:
-                if field.get_accessor_name() == method_name:  # type: ignore[union-attr]
+            if isinstance(field, ForeignObjectRel):
+                if field.get_accessor_name() == method_name:
+                    other = f"{field.field.model._meta.label}.{field.field.name}"
                     return checks.Error(
-                        f"{method_name}() is unavailable: it is the reverse accessor of "
-                        f"{field.remote_field.model._meta.label}.{field.remote_field.name}.",
-                        hint=f"Give {field.remote_field.model._meta.label}.{field.remote_field.name} another related_name.",
+                        f"{method_name}() is unavailable: it is the reverse accessor of {other}.",
+                        hint=f"Give {other} another related_name.",
                         obj=self,
                         id="belongsto_ext.E002",
                     )
@@ -246,19 +260,19 @@ class BelongsToMixin:
             self._update_fields[model] = names
             return names
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, _path, args, kwargs = super().deconstruct()
         return name, self.django_path, args, kwargs
 
 
-class BelongsToField(BelongsToMixin, models.ForeignKey):
+class BelongsToField(BelongsToMixin, _ForeignKey):
     """A ``ForeignKey`` whose model gains ``get_<name>``, ``set_<name>``,
     ``create_<name>`` and ``aget_<name>``, ``aset_<name>``, ``acreate_<name>``."""
 
     django_path = "django.db.models.ForeignKey"
 
 
-class BelongsToOneField(BelongsToMixin, models.OneToOneField):
+class BelongsToOneField(BelongsToMixin, _OneToOneField):
     """A ``OneToOneField`` with the same methods as :class:`BelongsToField`."""
 
     django_path = "django.db.models.OneToOneField"
