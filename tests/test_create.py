@@ -105,6 +105,21 @@ def test_values_and_fields_combine_fields_win(linked_book: Book, django_assert_n
         assert linked_book.author is new
 
 
+def test_create_drops_results_cached_for_old_key(linked_book: Book, django_assert_num_queries: Any) -> None:
+    new = linked_book.create_author(name="Replacement")
+    with django_assert_num_queries(1):
+        assert linked_book.get_author(scope="active_authors") == new
+
+
+def test_created_target_outside_default_scope(book: Book, django_assert_num_queries: Any) -> None:
+    """The held object answers the unfiltered scope only; the soft-delete default scope reads."""
+    new = book.create_author(name="Born deleted", deleted=True)
+    with django_assert_num_queries(0):
+        assert book.get_author(scope=False) is new
+    with django_assert_num_queries(1):
+        assert book.get_author() is None
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs"),
     [

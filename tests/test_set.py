@@ -138,6 +138,17 @@ def test_set_instance_without_key_is_refused(linked_book: Book, django_assert_nu
     assert memory_state(linked_book) == memory
 
 
+def test_set_instance_without_to_field_value_is_refused(django_assert_num_queries: Any) -> None:
+    slugless = factories.AuthorFactory(slug=None)
+    slug_book = SlugBook.objects.get(pk=factories.SlugBookFactory(author=factories.AuthorFactory()).pk)
+    row, memory = row_state(slug_book), memory_state(slug_book)
+    with django_assert_num_queries(0), pytest.raises(ValueError, match="slug is None") as info:
+        slug_book.set_author(slugless)
+    assert_refused(info.value, "SlugBook.author", slugless)
+    assert row_state(slug_book) == row
+    assert memory_state(slug_book) == memory
+
+
 def test_set_instance_refused_by_router_allow_relation(
     linked_book: Book, django_assert_num_queries: Any
 ) -> None:
@@ -270,6 +281,8 @@ NAN = float("nan")
         pytest.param(INF, ValueError, id="inf"),
         pytest.param(-INF, ValueError, id="-inf"),
         pytest.param(2**70, ValueError, id="2**70"),
+        pytest.param(str(2**70), ValueError, id="str-2**70"),
+        pytest.param("5.0", ValueError, id="str-5.0"),
         pytest.param(-(2**70), ValueError, id="-2**70"),
         pytest.param(uuid.uuid4(), ValueError, id="uuid-for-int"),
     ],
@@ -425,6 +438,14 @@ def saves() -> Iterator[list[dict[str, Any]]]:
     pre_save.connect(receiver, sender=Book, weak=False)
     yield seen
     pre_save.disconnect(receiver, sender=Book)
+
+
+def test_save_on_deferred_instance_writes_only_key_and_auto_now(book: Book, author: Author) -> None:
+    deferred = Book.objects.only("title").get(pk=book.pk)
+    with CaptureQueriesContext(connection) as ctx:
+        deferred.set_author(author)
+    assert [written_columns(sql) for sql in statements(ctx)] == [["author_id", "updated"]]
+    assert row_state(book)["author_id"] == author.pk
 
 
 def test_save_kwargs_go_to_save(book: Book, author: Author, saves: list[dict[str, Any]]) -> None:
