@@ -18,7 +18,16 @@ from django.utils.connection import ConnectionDoesNotExist
 
 from tests import factories
 from tests.conftest import memory_state, row_state
-from tests.models import Author, Book, City, Profile, ProxyAuthor, Publisher, SlugBook, Tagged
+from tests.models import (
+    Author,
+    Book,
+    City,
+    Profile,
+    ProxyAuthor,
+    Publisher,
+    SlugBook,
+    Tagged,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -154,9 +163,12 @@ def test_set_instance_refused_by_router_allow_relation(
 ) -> None:
     other = factories.AuthorFactory()
     row, memory = row_state(linked_book), memory_state(linked_book)
-    with override_settings(DATABASE_ROUTERS=[DenyRelations()]):
-        with django_assert_num_queries(0), pytest.raises(ValueError, match="router prevents") as info:
-            linked_book.set_author(other)
+    with (
+        override_settings(DATABASE_ROUTERS=[DenyRelations()]),
+        django_assert_num_queries(0),
+        pytest.raises(ValueError, match="router prevents") as info,
+    ):
+        linked_book.set_author(other)
     assert repr(other) in str(info.value)
     assert row_state(linked_book) == row
     assert memory_state(linked_book) == memory
@@ -168,9 +180,8 @@ def test_set_instance_refused_by_router_allow_relation(
 )
 def test_router_refusal_message_names_model_and_field(linked_book: Book) -> None:
     other = factories.AuthorFactory()
-    with override_settings(DATABASE_ROUTERS=[DenyRelations()]):
-        with pytest.raises(ValueError) as info:
-            linked_book.set_author(other)
+    with override_settings(DATABASE_ROUTERS=[DenyRelations()]), pytest.raises(ValueError) as info:
+        linked_book.set_author(other)
     assert_refused(info.value, "Book.author", other)
 
 
