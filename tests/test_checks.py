@@ -14,12 +14,13 @@ from django.test.utils import isolate_apps
 from belongsto_ext import BelongsToField, BelongsToOneField
 
 
-def short(expected: list[checks.CheckMessage]) -> list[checks.CheckMessage]:
+def short(*expected: checks.CheckMessage) -> list[checks.CheckMessage]:
     """The expected messages, once checked to read well in `manage.py check` output."""
     for message in expected:
         assert len(message.msg) < 80, message.msg
-        assert message.hint and "\n" not in message.hint
-    return expected
+        assert message.hint
+        assert "\n" not in message.hint
+    return list(expected)
 
 
 def field_of(model: type[models.Model], name: str) -> models.Field:
@@ -43,14 +44,14 @@ def test_e001_field_declared_before_takes_the_name() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "get_writer() is unavailable: field 'get_writer' uses that name.",
             hint="Rename the field 'get_writer' or 'writer'.",
             obj=field,
             id="belongsto_ext.E001",
         )
-    ])
+    )
 
 
 @isolate_apps("tests")
@@ -67,14 +68,14 @@ def test_e001_field_declared_after_replaces_the_method() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "acreate_writer() is unavailable: field 'acreate_writer' uses that name.",
             hint="Rename the field 'acreate_writer' or 'writer'.",
             obj=field,
             id="belongsto_ext.E001",
         )
-    ])
+    )
 
 
 @isolate_apps("tests")
@@ -91,14 +92,14 @@ def test_e001_attname_of_a_foreign_key() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "w_id")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "get_w_id() is unavailable: field 'get_w' uses that name.",
             hint="Rename the field 'get_w' or 'w_id'.",
             obj=field,
             id="belongsto_ext.E001",
         )
-    ])
+    )
 
 
 @isolate_apps("tests", "django.contrib.contenttypes")
@@ -119,14 +120,14 @@ def test_e001_generic_foreign_key_takes_the_name() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "aget_writer() is unavailable: field 'aget_writer' uses that name.",
             hint="Rename the field 'aget_writer' or 'writer'.",
             obj=field,
             id="belongsto_ext.E001",
         )
-    ])
+    )
 
 
 # ---------------------------------- E002: another relation's reverse accessor
@@ -151,14 +152,14 @@ def test_e002_reverse_accessor_installed_after_the_field() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "set_writer() is unavailable: it is the reverse accessor of tests.Review.essay.",
             hint="Give tests.Review.essay another related_name.",
             obj=field,
             id="belongsto_ext.E002",
         )
-    ])
+    )
 
 
 @isolate_apps("tests")
@@ -175,20 +176,22 @@ def test_e002_lazy_reverse_relation_and_one_to_one() -> None:
 
     # Declared with a lazy string: the accessor is installed once both exist.
     class Summary(models.Model):
-        essay = models.OneToOneField("tests.Essay", on_delete=models.CASCADE, related_name="get_writer")
+        essay = models.OneToOneField(
+            "tests.Essay", on_delete=models.CASCADE, related_name="get_writer"
+        )
 
         class Meta:
             app_label = "tests"
 
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "get_writer() is unavailable: it is the reverse accessor of tests.Summary.essay.",
             hint="Give tests.Summary.essay another related_name.",
             obj=field,
             id="belongsto_ext.E002",
         )
-    ])
+    )
 
 
 # ----------------------------------------------- E003: Django's Model API
@@ -207,14 +210,14 @@ def test_e003_name_of_a_django_model_method() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "deferred_fields")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "get_deferred_fields() is Django's Model method, not this field's.",
             hint="Rename the field 'deferred_fields'.",
             obj=field,
             id="belongsto_ext.E003",
         )
-    ])
+    )
     # Django's method is untouched, the other methods are installed.
     assert Essay().get_deferred_fields() == set()
     assert Essay.set_deferred_fields.alters_data is True
@@ -233,6 +236,9 @@ def test_e004_property_class_attribute_and_cached_property() -> None:
         writer = BelongsToField(Writer, on_delete=models.CASCADE, null=True)
         create_writer = "not a method"
 
+        class Meta:
+            app_label = "tests"
+
         @property
         def set_writer(self) -> str:
             return "property"
@@ -241,30 +247,27 @@ def test_e004_property_class_attribute_and_cached_property() -> None:
         def aget_writer(self) -> str:
             return "cached"
 
-        class Meta:
-            app_label = "tests"
-
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "set_writer() is unavailable: Essay.set_writer is not a method.",
-            hint="Rename Essay.set_writer (property), or the field \'writer\'.",
+            hint="Rename Essay.set_writer (property), or the field 'writer'.",
             obj=field,
             id="belongsto_ext.E004",
         ),
         checks.Error(
             "create_writer() is unavailable: Essay.create_writer is not a method.",
-            hint="Rename Essay.create_writer (str), or the field \'writer\'.",
+            hint="Rename Essay.create_writer (str), or the field 'writer'.",
             obj=field,
             id="belongsto_ext.E004",
         ),
         checks.Error(
             "aget_writer() is unavailable: Essay.aget_writer is not a method.",
-            hint="Rename Essay.aget_writer (cached_property), or the field \'writer\'.",
+            hint="Rename Essay.aget_writer (cached_property), or the field 'writer'.",
             obj=field,
             id="belongsto_ext.E004",
         ),
-    ])
+    )
 
 
 @isolate_apps("tests")
@@ -285,14 +288,14 @@ def test_e004_attribute_on_an_abstract_base() -> None:
             app_label = "tests"
 
     field = field_of(Essay, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Error(
             "get_writer() is unavailable: Essay.get_writer is not a method.",
-            hint="Rename Essay.get_writer (int), or the field \'writer\'.",
+            hint="Rename Essay.get_writer (int), or the field 'writer'.",
             obj=field,
             id="belongsto_ext.E004",
         )
-    ])
+    )
 
 
 # -------------------------------- W001: a primary key or a parent link
@@ -311,14 +314,14 @@ def test_w001_primary_key() -> None:
             app_label = "tests"
 
     field = field_of(Bio, "writer")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Warning(
             "set_writer() and create_writer() cannot change a primary key.",
             hint="Only call get_writer() on this field, or use a plain key field.",
             obj=field,
             id="belongsto_ext.W001",
         )
-    ])
+    )
 
 
 @isolate_apps("tests")
@@ -335,14 +338,14 @@ def test_w001_parent_link() -> None:
             app_label = "tests"
 
     field = field_of(Shop, "place")
-    assert field.check() == short([
+    assert field.check() == short(
         checks.Warning(
             "set_place() and create_place() cannot change a parent link.",
             hint="Only call get_place() on this field, or use a plain key field.",
             obj=field,
             id="belongsto_ext.W001",
         )
-    ])
+    )
 
 
 # ------------------------------------------------------ no false alarms
@@ -362,15 +365,18 @@ def test_user_methods_and_opt_outs_are_not_clashes() -> None:
             app_label = "tests"
 
     class Base(models.Model):
-        def get_writer(self) -> str:
-            return "base's"
-
         class Meta:
             app_label = "tests"
+
+        def get_writer(self) -> str:
+            return "base's"
 
     class Essay(Base):
         writer = BelongsToField(Writer, on_delete=models.CASCADE, null=True, related_name="+")
         aget_writer = None  # an opt-out
+
+        class Meta:
+            app_label = "tests"
 
         def set_writer(self, value: object) -> None:
             pass
@@ -382,9 +388,6 @@ def test_user_methods_and_opt_outs_are_not_clashes() -> None:
         @classmethod
         def aset_writer(cls) -> str:
             return "class"
-
-        class Meta:
-            app_label = "tests"
 
     class Review(models.Model):
         essay = models.ForeignKey(Essay, on_delete=models.CASCADE, related_name="reviews")

@@ -15,7 +15,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "gen_api_docs.py"
 
 def load_generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("gen_api_docs", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("gen_api_docs", module)
     spec.loader.exec_module(module)
