@@ -332,7 +332,7 @@ def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
     target = field.target_field
     model = field.related_model
     expected = (
-        f"Pass a saved {model.__name__}, a {model.__name__}.{target.name} value "
+        f"Pass a saved {model.__name__}, a value of {model.__name__}.{target.name} "
         f"({target.get_internal_type()}), or None."
     )
     if isinstance(value, bool) or not isinstance(value, _KEY_TYPES):
@@ -402,7 +402,23 @@ def _assign_and_save(
 ) -> None:
     # ``book.author = obj`` checks the router's allow_relation and keeps
     # Django's caches right; ``book.author_id = key`` drops a stale object.
-    setattr(instance, attr, value)
+    old = instance._state.fields_cache.get(field.cache_name)
+    try:
+        setattr(instance, attr, value)
+    except ValueError as exc:  # the only refusal left: the router's allow_relation
+        raise ValueError(
+            f"{_label(field, instance)}: cannot set {value!r}: the database router does "
+            f"not allow this relation ({exc})"
+        ) from exc
+    if (
+        old is not None
+        and old is not value
+        and not field.remote_field.multiple
+        and field.remote_field.get_cached_value(old, default=None) is instance
+    ):
+        # One-to-one: the old target no longer points back here (Django only
+        # does this when the new value is None).
+        field.remote_field.set_cached_value(old, None)
     if not save:
         return
     if (

@@ -174,10 +174,6 @@ def test_set_instance_refused_by_router_allow_relation(
     assert memory_state(linked_book) == memory
 
 
-@pytest.mark.xfail(
-    reason="core bug: an allow_relation refusal raises Django's message, which does not name Book.author",
-    strict=True,
-)
 def test_router_refusal_message_names_model_and_field(linked_book: Book) -> None:
     other = factories.AuthorFactory()
     with override_settings(DATABASE_ROUTERS=[DenyRelations()]), pytest.raises(ValueError) as info:
@@ -617,10 +613,6 @@ def test_one_to_one_set_moves_reverse_cache(
         assert profile.get_author(scope=False) is other
 
 
-@pytest.mark.xfail(
-    reason="core bug: after set_<o2o>(new), the old target's reverse cache still returns the owner",
-    strict=True,
-)
 def test_one_to_one_set_drops_old_reverse_cache(author: Author, profile: Profile) -> None:
     profile.set_author(factories.AuthorFactory())
     # The database says the old author has no profile any more.
