@@ -500,6 +500,8 @@ def create_related(
         dbs.append(router.db_for_write(type(instance), instance=instance))
     snapshot = _snapshot(field, instance, None)
     try:
+        if router.routers:
+            _check_relation(field, instance, model(**data), target_db)
         with contextlib.ExitStack() as stack:
             for db in dict.fromkeys(dbs):
                 stack.enter_context(transaction.atomic(using=db))
@@ -509,6 +511,25 @@ def create_related(
         snapshot.restore()
         raise
     return obj
+
+
+def _check_relation(
+    field: BelongsToField, instance: models.Model, probe: models.Model, target_db: str
+) -> None:
+    """Refuse, before the INSERT, a target on ``target_db`` the router won't relate.
+
+    Sets the owner's database as ``book.author = obj`` would (the caller's
+    snapshot puts it back on failure). Without routers every relation is allowed.
+    """
+    probe._state.db = target_db
+    if instance._state.db is None:
+        instance._state.db = router.db_for_write(type(instance), instance=probe)
+    if not router.allow_relation(probe, instance):
+        raise ValueError(
+            f"{_label(field, instance)}: cannot create a {probe._meta.object_name} on "
+            f"{target_db!r} for {instance!r} on {instance._state.db!r}: the current "
+            f"database router prevents this relation."
+        )
 
 
 async def acreate_related(
