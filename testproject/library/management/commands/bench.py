@@ -400,27 +400,26 @@ def _async_rows() -> list[Row]:
 
 
 def _class_row(count: int) -> Row:
-    """Build ``count`` models with a BelongsToField / a ForeignKey, each time in a fresh registry."""
+    """Build ``count`` models, each with a differently named BelongsToField / ForeignKey to
+    one of ten targets, in a fresh registry each time (nothing is registered globally)."""
 
     def build(field_class: type[models.ForeignKey]) -> Callable[[], Apps]:
         def run() -> Apps:
             apps = Apps(())
-            meta = {"app_label": "bench", "apps": apps}
-            target = type("Target", (models.Model,), {"__module__": __name__, "Meta": type("Meta", (), meta)})
+
+            def model(model_name: str, **attrs: Any) -> Any:
+                meta = type("Meta", (), {"app_label": "bench", "apps": apps})
+                return type(model_name, (models.Model,), {"__module__": __name__, "Meta": meta, **attrs})
+
+            targets = [model(f"Target{i}") for i in range(10)]
             for i in range(count):
-                type(
+                model(
                     f"Owner{i}",
-                    (models.Model,),
-                    {
-                        "__module__": __name__,
-                        "Meta": type("Meta", (), meta),
-                        "name": models.CharField(max_length=20),
-                        "target": field_class(target, on_delete=models.CASCADE, null=True),
-                    },
+                    title=models.CharField(max_length=20),
+                    **{f"link{i}": field_class(targets[i % 10], on_delete=models.CASCADE, null=True)},
                 )
             return apps
 
         return run
 
     return Row(f"class creation, {count} models", CLASS, build(BelongsToField), build(models.ForeignKey))
-
