@@ -17,7 +17,7 @@ import datetime
 import decimal
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
@@ -26,7 +26,7 @@ from django.db import models, router, transaction
 from . import scopes
 
 if TYPE_CHECKING:
-    from .fields import BelongsToMixin
+    from .fields import BelongsToField
 
 try:  # Django 6.1+
     from django.db.models.fetch_modes import FETCH_ONE
@@ -58,6 +58,11 @@ _KEY_TYPES = (
     datetime.time,
     datetime.timedelta,
 )
+
+
+def _target(field: BelongsToField) -> type[models.Model]:
+    """The related model (always resolved by the time a method runs)."""
+    return cast("type[models.Model]", field.related_model)
 
 
 def _label(field: BelongsToField, instance: models.Model) -> str:
@@ -93,9 +98,9 @@ def get_related(
     value = getattr(instance, field.attname)
     if value is None:
         if scope is not None:
-            scopes.cache_key(field.related_model, scope)  # still refuse a bad scope
+            scopes.cache_key(_target(field), scope)  # still refuse a bad scope
         return None
-    key = scopes.cache_key(field.related_model, scope)
+    key = scopes.cache_key(_target(field), scope)
     obj = _from_cache(field, instance, value, key, using)
     if obj is _MISS:
         obj = _fetch(field, instance, key, using)
@@ -115,9 +120,9 @@ async def aget_related(
     value = instance.__dict__[attname]
     if value is None:
         if scope is not None:
-            scopes.cache_key(field.related_model, scope)
+            scopes.cache_key(_target(field), scope)
         return None
-    key = scopes.cache_key(field.related_model, scope)
+    key = scopes.cache_key(_target(field), scope)
     obj = _from_cache(field, instance, value, key, using)
     if obj is _MISS:
         obj = await sync_to_async(_fetch)(field, instance, key, using)
@@ -137,7 +142,7 @@ def _from_cache(
     if (
         using is None
         and field.cache_name in fields_cache
-        and scopes.is_unfiltered(field.related_model, scopes.resolve(field.related_model, key))
+        and scopes.is_unfiltered(_target(field), scopes.resolve(_target(field), key))
     ):
         # What ``book.author`` holds (select_related, assignment, ...) is the
         # row an unfiltered scope would read: reuse it.
@@ -147,7 +152,7 @@ def _from_cache(
 
 def _fetch(field: BelongsToField, instance: models.Model, key: Hashable, using: str | None) -> Any:
     """Query for ``key`` (honouring the owner's fetch mode on Django 6.1+), cache, return."""
-    mode = instance._state.fetch_mode if FETCH_ONE is not None else None
+    mode = instance._state.fetch_mode if FETCH_ONE is not None else None  # type: ignore[attr-defined]
     if mode is None or mode is FETCH_ONE:
         _load(field, [instance], key, using, None)
     else:
@@ -168,19 +173,21 @@ class _Fetcher:
         self.using = using
 
     def fetch_one(self, instance: models.Model) -> None:
-        _load(self.field, [instance], self.key, self.using, instance._state.fetch_mode)
+        mode = instance._state.fetch_mode  # type: ignore[attr-defined]
+        _load(self.field, [instance], self.key, self.using, mode)
 
     def fetch_many(self, instances: list[models.Model]) -> None:
         missing = _missing(self.field, instances, self.key, self.using)
         if missing:
-            _load(self.field, missing, self.key, self.using, instances[0]._state.fetch_mode)
+            mode = instances[0]._state.fetch_mode  # type: ignore[attr-defined]
+            _load(self.field, missing, self.key, self.using, mode)
 
 
 def _missing(
     field: BelongsToField, instances: Iterable[models.Model], key: Hashable, using: str | None
 ) -> list[models.Model]:
     """The instances with a key value that no cache answers for ``key``."""
-    model = field.related_model
+    model = _target(field)
     unfiltered = using is None and scopes.is_unfiltered(model, scopes.resolve(model, key))
     entry_key = _entry_key(key, using)
     missing = []
@@ -205,7 +212,7 @@ def _load(
     mode: Any,
 ) -> None:
     """One query for the related rows of ``instances`` in scope ``key``; cache them."""
-    model = field.related_model
+    model = _target(field)
     queryset = scopes.resolve(model, key)
     unfiltered = using is None and scopes.is_unfiltered(model, queryset)
     if using is not None:
@@ -214,15 +221,16 @@ def _load(
         # Route as ``book.author`` does: the owner is the router's hint. A
         # QuerySet shares a non-empty hints dict with the one it was cloned
         # from (an ad-hoc scope's, a manager's): never write into that one.
-        if queryset._hints:
-            queryset._hints = dict(queryset._hints)
-        queryset._add_hints(instance=instances[0])
+        if queryset._hints:  # type: ignore[attr-defined]
+            queryset._hints = dict(queryset._hints)  # type: ignore[attr-defined]
+        queryset._add_hints(instance=instances[0])  # type: ignore[attr-defined]
     if mode is not None:
-        queryset = queryset.fetch_mode(mode)
+        queryset = queryset.fetch_mode(mode)  # type: ignore[attr-defined]
     target = field.target_field.attname
     if len(instances) == 1:
         value = getattr(instances[0], field.attname)
-        found = {value: obj for obj in queryset.filter(**{target: value})[:1]}
+        obj = next(iter(queryset.filter(**{target: value})[:1]), None)
+        found = {} if obj is None else {value: obj}
         normalize = None
     else:
         normalize = field.target_field.to_python
@@ -257,24 +265,25 @@ def prefetch(
     Instances whose result is already cached, or whose key is null, are skipped;
     when none is left no query is made.
     """
-    from .fields import BelongsToMixin
+    from .fields import BelongsToField, BelongsToOneField
 
     instances = list(instances)
     if not instances:
         return
     field = instances[0]._meta.get_field(name)
-    if not isinstance(field, BelongsToMixin):
+    if not isinstance(field, (BelongsToField, BelongsToOneField)):
         raise TypeError(
             f"prefetch(): {type(instances[0]).__name__}.{name} is a "
             f"{type(field).__name__}, not a BelongsToField or BelongsToOneField."
         )
+    field = cast("BelongsToField", field)  # the one-to-one field has the same API
     for instance in instances:
         if not isinstance(instance, field.model):
             raise TypeError(
                 f"prefetch(): {instance!r} is not a {field.model.__name__}; all instances "
                 f"must have the {field.model.__name__}.{name} field."
             )
-    key = scopes.cache_key(field.related_model, scope)
+    key = scopes.cache_key(_target(field), scope)
     missing = _missing(field, instances, key, using)
     if missing:
         _load(field, missing, key, using, None)
@@ -299,7 +308,7 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
     Raises before anything changes: ``TypeError`` for a value of the wrong kind,
     ``ValueError`` for one of the right kind that cannot be used.
     """
-    model = field.related_model
+    model = _target(field)
     if value is None:
         if not field.null:
             raise ValueError(
@@ -308,7 +317,7 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
             )
         return field.name, None
     if isinstance(value, models.Model):
-        if not isinstance(value, model._meta.concrete_model):
+        if not isinstance(value, cast("type[models.Model]", model._meta.concrete_model)):
             raise TypeError(
                 f"{_label(field, instance)}: cannot set {value!r}, a "
                 f"{type(value).__name__}. Pass a saved {model.__name__}, its key, or None."
@@ -330,7 +339,7 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
 def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
     """Convert a key value with the target field, refusing any inexact conversion."""
     target = field.target_field
-    model = field.related_model
+    model = _target(field)
     expected = (
         f"Pass a saved {model.__name__}, a value of {model.__name__}.{target.name} "
         f"({target.get_internal_type()}), or None."
@@ -366,7 +375,13 @@ class _Snapshot:
 
     def __init__(self, objs: Iterable[models.Model]) -> None:
         self.states = [
-            (obj, dict(obj.__dict__), obj._state.db, obj._state.adding, dict(obj._state.fields_cache))
+            (
+                obj,
+                dict(obj.__dict__),
+                obj._state.db,
+                obj._state.adding,
+                dict(obj._state.fields_cache),
+            )
             for obj in objs
         ]
 
@@ -491,9 +506,9 @@ def create_related(
     else:
         raise TypeError(
             f"{_label(field, instance)}: create_{field.name}() values must be a mapping "
-            f"of {field.related_model.__name__} field names to values, not {values!r}."
+            f"of {_target(field).__name__} field names to values, not {values!r}."
         )
-    model = field.related_model
+    model = _target(field)
     target_db = router.db_for_write(model, instance=instance)
     dbs = [target_db]
     if save:

@@ -84,12 +84,19 @@ def cache_key(model: type[models.Model], scope: Scope) -> Hashable:
 
 
 def _check_queryset(model: type[models.Model], queryset: models.QuerySet) -> None:
-    if queryset.model is None or queryset.model._meta.concrete_model is not model._meta.concrete_model:
-        raise InvalidScope(model, queryset, f"a QuerySet of {queryset.model.__name__ if queryset.model else None}")
+    if (
+        queryset.model is None
+        or queryset.model._meta.concrete_model is not model._meta.concrete_model
+    ):
+        raise InvalidScope(
+            model, queryset, f"a QuerySet of {queryset.model.__name__ if queryset.model else None}"
+        )
     if queryset.query.is_sliced:
         raise InvalidScope(model, queryset, "a sliced QuerySet cannot be filtered")
     if queryset._iterable_class is not ModelIterable:
-        raise InvalidScope(model, queryset, "values() and values_list() QuerySets return no instances")
+        raise InvalidScope(
+            model, queryset, "values() and values_list() QuerySets return no instances"
+        )
 
 
 def queryset_for(model: type[models.Model], scope: Scope) -> models.QuerySet:
