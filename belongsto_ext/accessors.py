@@ -264,6 +264,18 @@ def prefetch(
     Afterwards ``instance.get_<name>(scope=scope)`` answers from the cache.
     Instances whose result is already cached, or whose key is null, are skipped;
     when none is left no query is made.
+
+    Args:
+        instances: Instances of one model that has a BelongsTo field ``name``.
+        name: The field's name, e.g. ``"author"``; a field of another kind
+            raises TypeError.
+        scope: Any scope ``get_<name>()`` accepts.
+        using: Read from this database alias instead of the router's.
+
+    Raises:
+        TypeError: ``name`` is not a BelongsTo field, or an instance is of
+            another model.
+        InvalidScope: the scope is refused, as by ``get_<name>()``.
     """
     from .fields import BelongsToField, BelongsToOneField
 
