@@ -373,6 +373,7 @@ def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
         target.run_validators(coerced)
     except (ValidationError, TypeError, ValueError, ArithmeticError) as exc:
         reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        reason = reason.rstrip(".")
         raise ValueError(
             f"{_label(field, instance)}: {value!r} is not a valid {model.__name__} key: "
             f"{reason}. {expected}"
