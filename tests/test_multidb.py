@@ -272,25 +272,26 @@ def test_create_save_false_is_atomic_on_the_targets_database_only(inserted: list
     assert row_state(city)["country_id"] == "FR"
 
 
-def test_create_of_a_relation_the_router_forbids_keeps_nothing() -> None:
+@pytest.mark.parametrize("save", [True, False])
+def test_create_of_a_relation_the_router_forbids_raises_before_writing(save: bool) -> None:
     tagged = Tagged.objects.create()
     row, memory = row_state(tagged), memory_state(tagged)
-    with pytest.raises(ValueError, match="router prevents this relation"):
-        tagged.create_tag(label="elsewhere")
+    with sent() as queries, pytest.raises(ValueError, match="router prevents this relation"):
+        tagged.create_tag(label="elsewhere", save=save)
+    assert queries == NOTHING
     assert not Tag.objects.exists()
     assert row_state(tagged) == row
     assert memory_state(tagged) == memory
 
 
-@pytest.mark.xfail(
-    reason="core bug: create_<name> inserts the target before the router's allow_relation refuses it",
-    strict=True,
-)
-def test_create_of_a_relation_the_router_forbids_raises_before_writing() -> None:
+def test_acreate_of_a_relation_the_router_forbids_raises_before_writing() -> None:
     tagged = Tagged.objects.create()
+    row, memory = row_state(tagged), memory_state(tagged)
     with sent() as queries, pytest.raises(ValueError, match="router prevents this relation"):
-        tagged.create_tag(label="elsewhere")
+        async_to_sync(tagged.acreate_tag)(label="elsewhere")
     assert queries == NOTHING
+    assert row_state(tagged) == row
+    assert memory_state(tagged) == memory
 
 
 # ------------------------------------------------------------------ async
