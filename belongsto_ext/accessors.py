@@ -188,7 +188,9 @@ def _missing(
 ) -> list[models.Model]:
     """The instances with a key value that no cache answers for ``key``."""
     model = _target(field)
-    unfiltered = using is None and scopes.is_unfiltered(model, scopes.resolve(model, key))
+    # Resolving the scope builds a QuerySet: only do it (once) when an instance
+    # holds Django's own cached object, which an unfiltered scope may reuse.
+    unfiltered: bool | None = None
     entry_key = _entry_key(key, using)
     missing = []
     for instance in instances:
@@ -196,8 +198,13 @@ def _missing(
         if value is None:
             continue
         fields_cache = instance._state.fields_cache
-        if unfiltered and field.cache_name in fields_cache:
-            continue
+        if field.cache_name in fields_cache:
+            if unfiltered is None:
+                unfiltered = using is None and scopes.is_unfiltered(
+                    model, scopes.resolve(model, key)
+                )
+            if unfiltered:
+                continue
         entry = fields_cache.get(field.scoped_cache_name, {}).get(entry_key)
         if entry is None or entry[0] != value:
             missing.append(instance)
@@ -351,18 +358,13 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
 def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
     """Convert a key value with the target field, refusing any inexact conversion."""
     target = field.target_field
-    model = _target(field)
-    expected = (
-        f"Pass a saved {model.__name__}, a value of {model.__name__}.{target.name} "
-        f"({target.get_internal_type()}), or None."
-    )
     if isinstance(value, bool) or not isinstance(value, _KEY_TYPES):
         try:
             native = type(target.to_python(value)) is type(value)
         except Exception:
             native = False
         if isinstance(value, bool) or not native:
-            raise TypeError(f"{_label(field, instance)}: cannot set {value!r}. {expected}")
+            raise TypeError(f"{_label(field, instance)}: cannot set {value!r}. {_expected(field)}")
     try:
         coerced = target.to_python(value)
         if coerced is None:
@@ -375,10 +377,19 @@ def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
         reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         reason = reason.rstrip(".")
         raise ValueError(
-            f"{_label(field, instance)}: {value!r} is not a valid {model.__name__} key: "
-            f"{reason}. {expected}"
+            f"{_label(field, instance)}: {value!r} is not a valid {_target(field).__name__} "
+            f"key: {reason}. {_expected(field)}"
         ) from exc
     return coerced
+
+
+def _expected(field: BelongsToField) -> str:
+    """What set_<name>() accepts, for its error messages: built only when one is raised."""
+    model = _target(field)
+    return (
+        f"Pass a saved {model.__name__}, a value of {model.__name__}.{field.target_field.name} "
+        f"({field.target_field.get_internal_type()}), or None."
+    )
 
 
 class _Snapshot:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,8 @@ def _make_acreate(field: BelongsToField) -> Callable[..., Any]:
 
 
 # (name template, factory, alters_data, the Protocol that types and documents it)
-METHODS: tuple[tuple[str, Callable[[Any], Callable[..., Any]], bool, type], ...] = (
+MethodSpec = tuple[str, Callable[[Any], Callable[..., Any]], bool, type]
+METHODS: tuple[MethodSpec, ...] = (
     ("get_%s", _make_get, False, types.GetAssociation),
     ("set_%s", _make_set, True, types.SetAssociation),
     ("create_%s", _make_create, True, types.CreateAssociation),
@@ -117,6 +119,41 @@ METHODS: tuple[tuple[str, Callable[[Any], Callable[..., Any]], bool, type], ...]
     ("aset_%s", _make_aset, True, types.AsyncSetAssociation),
     ("acreate_%s", _make_acreate, True, types.AsyncCreateAssociation),
 )
+
+
+@functools.cache
+def _doc_template(protocol: type) -> str:
+    """The summary line of ``protocol.__call__``'s docstring and where the rest is.
+
+    Computed once per protocol, and short, so that installing the methods
+    keeps model class creation as cheap as with a plain ForeignKey.
+    """
+    summary = inspect.cleandoc(protocol.__call__.__doc__ or "").partition("\n\n")[0]
+    return f"{summary}\n\nSee {protocol.__module__}.{protocol.__qualname__} for the parameters."
+
+
+class InjectedMethod:
+    """A method a field adds to its model, built on first access.
+
+    Making six functions per field when the model class is created would make
+    class creation measurably slower than with a plain ForeignKey; instead the
+    first access builds the real function (with ``alters_data`` where it
+    writes) and puts it on the class in place of this descriptor.
+    """
+
+    __slots__ = ("_belongsto_field", "cls", "name", "spec")
+
+    def __init__(self, field: BelongsToMixin, cls: type, name: str, spec: MethodSpec) -> None:
+        self._belongsto_field = field  # INJECTED: a base's injected method is replaced
+        self.cls = cls
+        self.name = name
+        self.spec = spec
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        function = self._belongsto_field.build_method(self.cls, self.name, self.spec)
+        if self.cls.__dict__.get(self.name) is self:
+            setattr(self.cls, self.name, function)
+        return function if instance is None else function.__get__(instance, owner)
 
 
 def method_names(name: str) -> list[str]:
@@ -151,24 +188,27 @@ class BelongsToMixin(_Field):
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         self._update_fields: dict[type[models.Model], list[str]] = {}
-        target = self._target_name()
-        for template, factory, alters_data, protocol in METHODS:
-            method_name = template % self.name
-            existing = getattr(cls, method_name, _ABSENT)
+        for spec in METHODS:
+            method_name = spec[0] % self.name
+            existing = _class_attribute(cls, method_name)
             # Anything the model (or a base) defines itself wins, even None (an
             # opt-out); a method injected for a base's copy of the field is replaced.
-            if existing is not _ABSENT and getattr(existing, INJECTED, None) is None:
-                continue
-            method: Any = factory(self)
-            method.__name__ = method_name
-            method.__qualname__ = f"{cls.__qualname__}.{method_name}"
-            method.__module__ = cls.__module__
-            doc = inspect.cleandoc(protocol.__call__.__doc__ or "")
-            method.__doc__ = doc.replace("<name>", self.name).replace("<Target>", target)
-            if alters_data:
-                method.alters_data = True
-            setattr(method, INJECTED, self)
-            setattr(cls, method_name, method)
+            if existing is _ABSENT or getattr(existing, INJECTED, None) is not None:
+                setattr(cls, method_name, InjectedMethod(self, cls, method_name, spec))
+
+    def build_method(self, cls: type[models.Model], method_name: str, spec: MethodSpec) -> Any:
+        """The real function behind ``cls.<method_name>``, named and documented."""
+        _template, factory, alters_data, protocol = spec
+        method: Any = factory(self)
+        method.__name__ = method_name
+        method.__qualname__ = f"{cls.__qualname__}.{method_name}"
+        method.__module__ = cls.__module__
+        doc = _doc_template(protocol)
+        method.__doc__ = doc.replace("<name>", self.name).replace("<Target>", self._target_name())
+        if alters_data:
+            method.alters_data = True
+        setattr(method, INJECTED, self)
+        return method
 
     def _target_name(self) -> str:
         model = self.remote_field.model
@@ -206,7 +246,12 @@ class BelongsToMixin(_Field):
             )
         attr = _class_attribute(model, method_name)
         # A method (ours, or one the user wrote on purpose) or None (an opt-out).
-        if attr is None or attr is _ABSENT or callable(attr) or isinstance(attr, classmethod):
+        if (
+            attr is None
+            or attr is _ABSENT
+            or callable(attr)
+            or isinstance(attr, (classmethod, InjectedMethod))
+        ):
             return None
         for field in model._meta.get_fields():
             if isinstance(field, ForeignObjectRel):
