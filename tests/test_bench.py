@@ -76,6 +76,7 @@ def test_check_names_each_missed_target() -> None:
         bench("--check", "--max-ratio", "0.0001", "--max-class-ratio", "1e9", "--max-extra-ns", "1e12")
 
     message = str(excinfo.value)
+    assert excinfo.value.returncode == 1  # only time targets missed
     assert message.startswith("missed targets:")
     for name in ROWS - {"get_author() on a null FK", "class creation, 2 models"}:
         assert f"{name}: ratio " in message
@@ -109,3 +110,20 @@ def test_command_line_run_uses_its_own_database_and_exits_non_zero_on_a_miss(tmp
     assert "class creation, 2 models: ratio" in proc.stderr
     assert set(query_columns(proc.stdout)) == ROWS
     assert not configured.exists()
+
+
+def test_a_query_count_miss_exits_2_ahead_of_time_misses() -> None:
+    """CI fails on exit 2 (query counts are exact) and only reports exit 1 (timings)."""
+    from testproject.library.management.commands import bench as module
+
+    def call() -> None:
+        return None
+
+    row = module.Row("made-up row", "db", call, call)
+    result = module.Result(row, 1, (2, 1), rounds=[(1, 1)])
+    command = module.Command()
+    queries, times = command._missed(
+        [result], {"max_ratio": 1e9, "max_extra_ns": 1e12, "max_class_ratio": 1e9}
+    )
+    assert queries == ["made-up row: 2 queries, hand-written 1"]
+    assert times == []
