@@ -6,9 +6,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 
 from belongsto_ext import BelongsToField
+
+if TYPE_CHECKING:
+    from belongsto_ext import (
+        AsyncCreateAssociation,
+        AsyncGetAssociation,
+        AsyncSetAssociation,
+        CreateAssociation,
+        GetAssociation,
+        SetAssociation,
+    )
 
 
 class LiveAuthorManager(models.Manager):
@@ -53,6 +65,14 @@ class Book(models.Model):
     author = BelongsToField(Author, on_delete=models.SET_NULL, null=True, related_name="books")
     publisher = BelongsToField(Publisher, on_delete=models.PROTECT, related_name="books")
     updated_at = models.DateTimeField(auto_now=True)
+
+    if TYPE_CHECKING:
+        get_author: GetAssociation[Author]
+        set_author: SetAssociation[Author]
+        create_author: CreateAssociation[Author]
+        aget_author: AsyncGetAssociation[Author]
+        aset_author: AsyncSetAssociation[Author]
+        acreate_author: AsyncCreateAssociation[Author]
 
     def __str__(self) -> str:
         return self.title
