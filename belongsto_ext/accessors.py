@@ -95,13 +95,7 @@ def get_related(
     using: str | None = None,
 ) -> models.Model | None:
     """Return the related object in ``scope``, or ``None``; at most one query."""
-    value = getattr(instance, field.attname)
-    if value is None:
-        if scope is not None:
-            scopes.cache_key(_target(field), scope)  # still refuse a bad scope
-        return None
-    key = scopes.cache_key(_target(field), scope)
-    obj = _from_cache(field, instance, value, key, using)
+    key, obj = _answer(field, instance, getattr(instance, field.attname), scope, using)
     if obj is _MISS:
         obj = _fetch(field, instance, key, using)
     return obj
@@ -117,16 +111,27 @@ async def aget_related(
     attname = field.attname
     if attname not in instance.__dict__:  # deferred: reading it queries
         return await sync_to_async(get_related)(field, instance, scope, using)
-    value = instance.__dict__[attname]
-    if value is None:
-        if scope is not None:
-            scopes.cache_key(_target(field), scope)
-        return None
-    key = scopes.cache_key(_target(field), scope)
-    obj = _from_cache(field, instance, value, key, using)
+    key, obj = _answer(field, instance, instance.__dict__[attname], scope, using)
     if obj is _MISS:
         obj = await sync_to_async(_fetch)(field, instance, key, using)
     return obj
+
+
+def _answer(
+    field: BelongsToField,
+    instance: models.Model,
+    value: Any,
+    scope: scopes.Scope,
+    using: str | None,
+) -> tuple[Hashable, Any]:
+    """Validate ``scope``; return its cache key and the answer no query is needed
+    for (None for a null key, a cached object), or ``_MISS``. Never queries."""
+    if value is None:
+        if scope is not None:
+            scopes.cache_key(_target(field), scope)  # still refuse a bad scope
+        return None, None
+    key = scopes.cache_key(_target(field), scope)
+    return key, _from_cache(field, instance, value, key, using)
 
 
 def _from_cache(
