@@ -29,9 +29,11 @@ def book(publisher: Any) -> Any:
 def row_state(instance: models.Model) -> dict[str, Any]:
     """The instance's row as the database holds it now (concrete column values)."""
     model = type(instance)
-    return model._base_manager.filter(pk=instance.pk).values(
-        *[f.attname for f in model._meta.concrete_fields]
-    ).get()
+    return (
+        model._base_manager.filter(pk=instance.pk)
+        .values(*[f.attname for f in model._meta.concrete_fields])
+        .get()
+    )
 
 
 def memory_state(instance: models.Model) -> dict[str, Any]:

@@ -37,7 +37,9 @@ class Author(models.Model):
     verified = models.BooleanField(default=False)
 
     objects = LiveManager()
-    all_objects = models.Manager()
+    # A manager, not a field (DJ012 counts only `objects` as one); it must stay after
+    # `objects`, the first manager declared, which Django makes the default manager.
+    all_objects = models.Manager()  # noqa: DJ012
     active_authors = ActiveManager()
     verified_authors = VerifiedManager()
 
@@ -61,7 +63,9 @@ class Publisher(models.Model):
 class Book(models.Model):
     title = models.CharField(max_length=200)
     pages = models.IntegerField(default=0)
-    author = BelongsToField(Author, on_delete=models.CASCADE, null=True, blank=True, related_name="books")
+    author = BelongsToField(
+        Author, on_delete=models.CASCADE, null=True, blank=True, related_name="books"
+    )
     publisher = BelongsToField(Publisher, on_delete=models.PROTECT, related_name="books")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

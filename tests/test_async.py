@@ -86,7 +86,9 @@ def test_aget_null_and_held_objects_make_no_query() -> None:
     publisher = factories.PublisherFactory()
     factories.BookFactory(publisher=publisher)
     author = factories.AuthorFactory()
-    held = Book.objects.select_related("author", "publisher").get(pk=factories.BookFactory(author=author).pk)
+    held = Book.objects.select_related("author", "publisher").get(
+        pk=factories.BookFactory(author=author).pk
+    )
     null = Book.objects.filter(author__isnull=True).first()
 
     async def main() -> None:
@@ -115,7 +117,9 @@ def test_aget_scopes() -> None:
     run(main)
 
 
-@pytest.mark.parametrize("scope", ["nope", "delete", "_base_manager", "", ["active_authors", "nope"], 3])
+@pytest.mark.parametrize(
+    "scope", ["nope", "delete", "_base_manager", "", ["active_authors", "nope"], 3]
+)
 def test_aget_invalid_scope(scope: Any) -> None:
     author = factories.AuthorFactory()
     book = Book.objects.get(pk=factories.BookFactory(author=author).pk)
@@ -193,7 +197,8 @@ def test_aset_without_save_makes_no_query() -> None:
 
 
 @pytest.mark.parametrize(
-    "value, error", [("abc", ValueError), (1.5, ValueError), ([1], TypeError), (object(), TypeError)]
+    ("value", "error"),
+    [("abc", ValueError), (1.5, ValueError), ([1], TypeError), (object(), TypeError)],
 )
 def test_aset_refuses_bad_input_and_changes_nothing(value: Any, error: type[Exception]) -> None:
     book = factories.BookFactory(author=factories.AuthorFactory())

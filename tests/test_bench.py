@@ -66,14 +66,18 @@ def test_every_row_costs_as_many_queries_as_the_hand_written_code() -> None:
 
 
 def test_check_passes_when_every_target_is_met() -> None:
-    output = bench("--check", "--max-ratio", "1e9", "--max-extra-ns", "1e12", "--max-class-ratio", "1e9")
+    output = bench(
+        "--check", "--max-ratio", "1e9", "--max-extra-ns", "1e12", "--max-class-ratio", "1e9"
+    )
 
     assert set(query_columns(output)) == ROWS
 
 
 def test_check_names_each_missed_target() -> None:
     with pytest.raises(CommandError) as excinfo:
-        bench("--check", "--max-ratio", "0.0001", "--max-class-ratio", "1e9", "--max-extra-ns", "1e12")
+        bench(
+            "--check", "--max-ratio", "0.0001", "--max-class-ratio", "1e9", "--max-extra-ns", "1e12"
+        )
 
     message = str(excinfo.value)
     assert excinfo.value.returncode == 1  # only time targets missed
@@ -90,15 +94,28 @@ def test_without_check_a_missed_target_is_only_reported() -> None:
     assert set(query_columns(output)) == ROWS
 
 
-def test_command_line_run_uses_its_own_database_and_exits_non_zero_on_a_miss(tmp_path: Path) -> None:
+def test_command_line_run_uses_its_own_database_and_exits_non_zero_on_a_miss(
+    tmp_path: Path,
+) -> None:
     """``manage.py bench`` needs no setup, leaves the configured database alone, and
     ``--check`` makes the process fail naming the missed target."""
     configured = tmp_path / "untouched.sqlite3"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{configured}"}
 
     proc = subprocess.run(
-        [sys.executable, str(MANAGE), "bench", *TINY, "--check", "--max-class-ratio", "0.0001",
-         "--max-ratio", "1e9", "--max-extra-ns", "1e12"],
+        [
+            sys.executable,
+            str(MANAGE),
+            "bench",
+            *TINY,
+            "--check",
+            "--max-class-ratio",
+            "0.0001",
+            "--max-ratio",
+            "1e9",
+            "--max-extra-ns",
+            "1e12",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -66,7 +66,9 @@ def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
     return errors
 
 
-def test_set_author_on_stale_instances_loses_no_other_edit(capsys: pytest.CaptureFixture[str]) -> None:
+def test_set_author_on_stale_instances_loses_no_other_edit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Setters write only the key column; editors' update_fields saves all survive.
 
     Editor ``e`` alone writes the title of book ``e`` and the pages of book ``e + 1``,
@@ -75,7 +77,9 @@ def test_set_author_on_stale_instances_loses_no_other_edit(capsys: pytest.Captur
     """
     publisher = factories.PublisherFactory()
     authors = factories.AuthorFactory.create_batch(8)
-    books = [factories.BookFactory(publisher=publisher, author=authors[0], pages=0) for _ in range(BOOKS)]
+    books = [
+        factories.BookFactory(publisher=publisher, author=authors[0], pages=0) for _ in range(BOOKS)
+    ]
     pks = [b.pk for b in books]
     written: dict[int, set[int]] = {pk: set() for pk in pks}
     last_set: dict[tuple[int, int], int] = {}  # (setter, book pk) -> key it last wrote
@@ -111,7 +115,8 @@ def test_set_author_on_stale_instances_loses_no_other_edit(capsys: pytest.Captur
             paged.save(update_fields=["pages"])
 
     errors = run_threads(
-        [lambda s=s: setter(s) for s in range(SETTERS)] + [lambda e=e: editor(e) for e in range(EDITORS)]
+        [lambda s=s: setter(s) for s in range(SETTERS)]
+        + [lambda e=e: editor(e) for e in range(EDITORS)]
     )
     assert errors == []
 
@@ -126,7 +131,9 @@ def test_set_author_on_stale_instances_loses_no_other_edit(capsys: pytest.Captur
     for s, stale in setter_books.items():
         for book in stale:
             if (s, book.pk) in last_set:
-                assert book.author_id == last_set[(s, book.pk)]  # each instance agrees with its write
+                assert (
+                    book.author_id == last_set[(s, book.pk)]
+                )  # each instance agrees with its write
     created = Author.all_objects.filter(name__startswith="setter ").count()
     assert created == SETTERS * (ROUNDS // 4)  # every create_author committed exactly once
     operations = SETTERS * ROUNDS + EDITORS * ROUNDS * 2
@@ -140,7 +147,10 @@ def test_set_author_on_stale_instances_loses_no_other_edit(capsys: pytest.Captur
 
 @pytest.mark.parametrize(
     ("field", "unique"),
-    [("publisher", {"name": "Contested {race}"}), ("author", {"name": "x", "slug": "contested-{race}"})],
+    [
+        ("publisher", {"name": "Contested {race}"}),
+        ("author", {"name": "x", "slug": "contested-{race}"}),
+    ],
 )
 def test_create_losing_a_unique_race_leaves_nothing_behind(
     field: str, unique: dict[str, str], capsys: pytest.CaptureFixture[str]
@@ -153,7 +163,9 @@ def test_create_losing_a_unique_race_leaves_nothing_behind(
     for race in range(RACES):
         # Even racers own a saved book, odd ones an unsaved one (its save would insert).
         owners = [
-            factories.BookFactory(publisher=publisher) if i % 2 == 0 else Book(title=f"unsaved {i}", publisher=publisher)
+            factories.BookFactory(publisher=publisher)
+            if i % 2 == 0
+            else Book(title=f"unsaved {i}", publisher=publisher)
             for i in range(RACERS)
         ]
         rows_before = [row_state(b) if b.pk else None for b in owners]
@@ -163,11 +175,13 @@ def test_create_losing_a_unique_race_leaves_nothing_behind(
         values = {k: v.format(race=race) for k, v in unique.items()}
         results: dict[int, Any] = {}
 
+        # B023 below: racer only runs inside run_threads(), which joins every thread
+        # (and fails on a hung one) before the loop rebinds owners/values/results.
         def racer(i: int) -> None:
             try:
-                results[i] = getattr(owners[i], f"create_{field}")(**values)
+                results[i] = getattr(owners[i], f"create_{field}")(**values)  # noqa: B023
             except IntegrityError as exc:
-                results[i] = exc
+                results[i] = exc  # noqa: B023
 
         assert run_threads([lambda i=i: racer(i) for i in range(RACERS)]) == []
 
@@ -186,4 +200,6 @@ def test_create_losing_a_unique_race_leaves_nothing_behind(
                 assert owners[i].pk is None and owners[i]._state.adding
             checked += 1
     with capsys.disabled():
-        print(f"\n[concurrency] create_{field}: {RACES} races x {RACERS} threads, {checked} losers checked clean")
+        print(
+            f"\n[concurrency] create_{field}: {RACES} races x {RACERS} threads, {checked} losers checked clean"
+        )

@@ -91,8 +91,12 @@ class RecordingRouter:
 # ------------------------------------------------------------ success
 
 
-def test_values_and_fields_combine_fields_win(linked_book: Book, django_assert_num_queries: Any) -> None:
-    new = linked_book.create_author({"name": "From values", "slug": "from-values"}, name="From fields", verified=True)
+def test_values_and_fields_combine_fields_win(
+    linked_book: Book, django_assert_num_queries: Any
+) -> None:
+    new = linked_book.create_author(
+        {"name": "From values", "slug": "from-values"}, name="From fields", verified=True
+    )
     assert isinstance(new, Author)
     assert not new._state.adding and new._state.db == "default"
     assert (new.name, new.slug, new.verified) == ("From fields", "from-values", True)
@@ -105,7 +109,9 @@ def test_values_and_fields_combine_fields_win(linked_book: Book, django_assert_n
         assert linked_book.author is new
 
 
-def test_create_drops_results_cached_for_old_key(linked_book: Book, django_assert_num_queries: Any) -> None:
+def test_create_drops_results_cached_for_old_key(
+    linked_book: Book, django_assert_num_queries: Any
+) -> None:
     new = linked_book.create_author(name="Replacement")
     with django_assert_num_queries(1):
         assert linked_book.get_author(scope="active_authors") == new

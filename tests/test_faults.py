@@ -252,7 +252,9 @@ def test_every_statement_fails_cleanly(group: str, capsys: pytest.CaptureFixture
         count = check_recorded(scenario)
         for index in range(count):
             for fault in FAULTS:
-                point = f"{scenario.id} statement {index} ({expected_kinds(scenario)[index]}) {fault}"
+                point = (
+                    f"{scenario.id} statement {index} ({expected_kinds(scenario)[index]}) {fault}"
+                )
                 try:
                     check_fault(scenario, index, fault)
                 except AssertionError as exc:

@@ -62,7 +62,9 @@ def test_field_is_a_regular_foreign_key_to_django() -> None:
 # ------------------------------------------------------- method signatures
 
 
-@pytest.mark.parametrize("model, name", [(Book, "author"), (Book, "publisher"), (Profile, "author")])
+@pytest.mark.parametrize(
+    ("model", "name"), [(Book, "author"), (Book, "publisher"), (Profile, "author")]
+)
 def test_six_methods_are_installed(model: type[models.Model], name: str) -> None:
     for template in ALL:
         method = getattr(model, template % name)
@@ -111,7 +113,7 @@ def test_create_values_is_positional_only_so_a_field_may_be_called_values(book: 
     assert Author.all_objects.count() == 0
 
 
-@pytest.mark.parametrize("model, name", [(Book, "author"), (Profile, "author")])
+@pytest.mark.parametrize(("model", "name"), [(Book, "author"), (Profile, "author")])
 def test_writers_alter_data_and_readers_do_not(model: type[models.Model], name: str) -> None:
     for template in WRITERS:
         assert getattr(model, template % name).alters_data is True
@@ -159,15 +161,15 @@ def test_field_property_and_class_attribute_of_the_same_name_are_kept() -> None:
         aget_writer = models.IntegerField(default=0)  # ... and after
         create_writer = "not a method"
 
+        class Meta:
+            app_label = "tests"
+
         @property
         def set_writer(self) -> str:
             return "property"
 
         def aset_writer(self) -> str:
             return "mine"
-
-        class Meta:
-            app_label = "tests"
 
     essay = Essay(get_writer="text", aget_writer=3)
     assert isinstance(Essay.__dict__["get_writer"], DeferredAttribute)
@@ -204,11 +206,11 @@ def test_user_method_on_concrete_base_wins_in_subclass_field() -> None:
             app_label = "tests"
 
     class Base(models.Model):
-        def get_writer(self) -> str:
-            return "base's"
-
         class Meta:
             app_label = "tests"
+
+        def get_writer(self) -> str:
+            return "base's"
 
     class Child(Base):
         writer = BelongsToField(Writer, on_delete=models.CASCADE, null=True)
@@ -319,7 +321,9 @@ def test_self_relation() -> None:
 
 @pytest.mark.django_db
 def test_db_constraint_false_allows_a_dangling_key(django_assert_num_queries: Any) -> None:
-    constraints = connection.introspection.get_constraints(connection.cursor(), LooseBook._meta.db_table)
+    constraints = connection.introspection.get_constraints(
+        connection.cursor(), LooseBook._meta.db_table
+    )
     assert not any(c["foreign_key"] for c in constraints.values())
     loose = factories.LooseBookFactory()
     loose.set_author(999_999)

@@ -18,14 +18,12 @@ from tests.models import (
     Book,
     City,
     Employee,
-    LooseBook,
     Novel,
     Profile,
     ProxyAuthor,
     ProxyBook,
     ProxyTargetBook,
     Publisher,
-    SlugBook,
     Tagged,
 )
 
@@ -58,7 +56,9 @@ EVERY_SCOPE_KIND = [
 
 
 @pytest.mark.parametrize("make", EVERY_SCOPE_KIND)
-def test_null_key_is_none_without_a_query(make: Any, book: Any, django_assert_num_queries: Any) -> None:
+def test_null_key_is_none_without_a_query(
+    make: Any, book: Any, django_assert_num_queries: Any
+) -> None:
     book = fresh(book)
     scope = make()
     with django_assert_num_queries(0):
@@ -93,7 +93,9 @@ def test_row_filtered_out_by_the_scope_is_none_in_one_query(
 
 
 @pytest.mark.parametrize("make", EVERY_SCOPE_KIND)
-def test_dangling_key_is_none_never_does_not_exist(make: Any, django_assert_num_queries: Any) -> None:
+def test_dangling_key_is_none_never_does_not_exist(
+    make: Any, django_assert_num_queries: Any
+) -> None:
     loose = fresh(factories.LooseBookFactory(author_id=987654))
     scope = make()
     with django_assert_num_queries(1):
@@ -102,7 +104,7 @@ def test_dangling_key_is_none_never_does_not_exist(make: Any, django_assert_num_
         assert loose.get_author(scope=scope) is None
     # Plain Django access raises for the same row.
     with pytest.raises(Author.DoesNotExist):
-        fresh(loose).author
+        _ = fresh(loose).author
 
 
 def test_dangling_key_after_the_target_is_deleted(django_assert_num_queries: Any) -> None:
@@ -173,7 +175,9 @@ def test_different_scope_after_false_queries(django_assert_num_queries: Any) -> 
         pytest.param([["active_authors"], "active_authors"], id="list-first"),
     ],
 )
-def test_equivalent_scopes_share_one_cache_entry(scopes: list[Any], django_assert_num_queries: Any) -> None:
+def test_equivalent_scopes_share_one_cache_entry(
+    scopes: list[Any], django_assert_num_queries: Any
+) -> None:
     book, author = book_by()
     first, *rest = scopes
     with django_assert_num_queries(1):
@@ -204,7 +208,9 @@ CHANGES = [
 
 @pytest.mark.parametrize("change", CHANGES)
 @pytest.mark.parametrize("scope", [None, "active_authors", ["objects", "active_authors"]])
-def test_changing_the_key_reads_again(change: Any, scope: Any, django_assert_num_queries: Any) -> None:
+def test_changing_the_key_reads_again(
+    change: Any, scope: Any, django_assert_num_queries: Any
+) -> None:
     book, old = book_by()
     new = factories.AuthorFactory()
     with django_assert_num_queries(1):
@@ -217,7 +223,9 @@ def test_changing_the_key_reads_again(change: Any, scope: Any, django_assert_num
 
 
 @pytest.mark.parametrize("change", CHANGES)
-def test_changing_the_key_to_a_hidden_row_reads_again(change: Any, django_assert_num_queries: Any) -> None:
+def test_changing_the_key_to_a_hidden_row_reads_again(
+    change: Any, django_assert_num_queries: Any
+) -> None:
     """Even a cached object for the new key is not trusted by a filtering scope."""
     book, old = book_by()
     hidden = factories.AuthorFactory(deleted=True)
@@ -277,12 +285,20 @@ def author_held_by(how: str, author: Any) -> Any:
     return book
 
 
-HOLDING = ["select_related", "prefetch_related", "assignment", "set_author", "set_author-save-false"]
+HOLDING = [
+    "select_related",
+    "prefetch_related",
+    "assignment",
+    "set_author",
+    "set_author-save-false",
+]
 
 
 @pytest.mark.parametrize("how", HOLDING)
 @pytest.mark.parametrize("scope", [False, "all_objects", ["all_objects"]])
-def test_unfiltered_scope_reuses_the_held_object(how: str, scope: Any, django_assert_num_queries: Any) -> None:
+def test_unfiltered_scope_reuses_the_held_object(
+    how: str, scope: Any, django_assert_num_queries: Any
+) -> None:
     author = factories.AuthorFactory(deleted=True, active=False)
     book = author_held_by(how, author)
     held = book.author

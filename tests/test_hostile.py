@@ -14,7 +14,6 @@ import decimal
 import fractions
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -49,20 +48,71 @@ class EvilStr(str):
 
 
 HOSTILE_NAMES: list[Any] = [
-    "delete", "update", "all", "create", "get_queryset", "bulk_create", "get_or_create", "raw",
-    "none", "filter", "objects.delete", "objects.all", "all_objects.update", "_base_manager",
-    "_default_manager", "__class__", "__dict__", "__init__", "__subclasses__", "__globals__",
-    "_meta", "DoesNotExist", "pk", "id", "name", "books", "profile", "save", "refresh_from_db",
-    "nuke", "trap", "", " ", "objects ", "Objects", "OBJECTS", "objects\x00", "ｏｂｊｅｃｔｓ",
-    "objects;DROP TABLE tests_author", EvilStr("delete"), ["objects", "delete"], ("nuke",),
-    [], (), ["objects", ["all_objects"]], [EvilStr("x")], {"objects"}, {"objects": 1},
-    frozenset({"objects"}), b"objects", 0, 1, 1.5, object(), Author, Author.objects,
+    "delete",
+    "update",
+    "all",
+    "create",
+    "get_queryset",
+    "bulk_create",
+    "get_or_create",
+    "raw",
+    "none",
+    "filter",
+    "objects.delete",
+    "objects.all",
+    "all_objects.update",
+    "_base_manager",
+    "_default_manager",
+    "__class__",
+    "__dict__",
+    "__init__",
+    "__subclasses__",
+    "__globals__",
+    "_meta",
+    "DoesNotExist",
+    "pk",
+    "id",
+    "name",
+    "books",
+    "profile",
+    "save",
+    "refresh_from_db",
+    "nuke",
+    "trap",
+    "",
+    " ",
+    "objects ",
+    "Objects",
+    "OBJECTS",
+    "objects\x00",
+    "ｏｂｊｅｃｔｓ",  # noqa: RUF001 (deliberate: fullwidth look-alike of a manager name)
+    "objects;DROP TABLE tests_author",
+    EvilStr("delete"),
+    ["objects", "delete"],
+    ("nuke",),
+    [],
+    (),
+    ["objects", ["all_objects"]],
+    [EvilStr("x")],
+    {"objects"},
+    {"objects": 1},
+    frozenset({"objects"}),
+    b"objects",
+    0,
+    1,
+    1.5,
+    object(),
+    Author,
+    Author.objects,
 ]
 SCOPES = st.one_of(
     st.sampled_from(HOSTILE_NAMES),
     st.text(),
     st.text(alphabet="objects_.aliveAuthrdf", max_size=20),
-    st.lists(st.sampled_from(["objects", "all_objects", "active_authors", "delete", "", "__class__"]), max_size=3),
+    st.lists(
+        st.sampled_from(["objects", "all_objects", "active_authors", "delete", "", "__class__"]),
+        max_size=3,
+    ),
     st.tuples(st.text(max_size=5)),
     st.integers(),
     st.binary(max_size=10),
@@ -84,29 +134,49 @@ def valid_scope(scope: Any, managers: set[str]) -> bool:
 
 
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every call of a writing or raw QuerySet method, or of Model.delete/save."""
     calls: list[str] = []
     targets = [
-        (models.QuerySet, ("delete", "update", "_update", "_raw_delete", "create", "bulk_create",
-                           "bulk_update", "get_or_create", "update_or_create", "raw")),
+        (
+            models.QuerySet,
+            (
+                "delete",
+                "update",
+                "_update",
+                "_raw_delete",
+                "create",
+                "bulk_create",
+                "bulk_update",
+                "get_or_create",
+                "update_or_create",
+                "raw",
+            ),
+        ),
         (models.Model, ("delete", "save")),
     ]
     for owner, names in targets:
         for name in names:
             original = getattr(owner, name)
 
-            def spy(*args: Any, __name: str = f"{owner.__name__}.{name}", __original: Any = original, **kwargs: Any) -> Any:
+            def spy(
+                *args: Any,
+                __name: str = f"{owner.__name__}.{name}",
+                __original: Any = original,
+                **kwargs: Any,
+            ) -> Any:
                 calls.append(__name)
                 return __original(*args, **kwargs)
 
             monkeypatch.setattr(owner, name, spy)
-    yield calls
+    return calls
 
 
 @pytest.mark.django_db
 @isolate_apps("tests")
-def test_scope_names_never_reach_anything_but_a_declared_manager(capsys: pytest.CaptureFixture[str]) -> None:
+def test_scope_names_never_reach_anything_but_a_declared_manager(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A model whose managers and attributes record every use: hostile scope names
     touch none of them, and only declared managers' names are accepted."""
     touched: list[str] = []
@@ -172,7 +242,9 @@ def test_scope_names_never_reach_anything_but_a_declared_manager(capsys: pytest.
                 with pytest.raises(InvalidScope) as excinfo:
                     owner.get_target(scope=scope)
                 assert isinstance(excinfo.value, ValueError)
-                assert "tests.Target" in str(excinfo.value) and "'live', 'objects'" in str(excinfo.value)
+                assert "tests.Target" in str(excinfo.value) and "'live', 'objects'" in str(
+                    excinfo.value
+                )
                 tried["refused"] += 1
         assert ctx.captured_queries == []
         assert touched == [], f"scope {scope!r} reached {touched}"
@@ -181,7 +253,9 @@ def test_scope_names_never_reach_anything_but_a_declared_manager(capsys: pytest.
         check(scope)
     HYPOTHESIS(given(scope=SCOPES)(check))()
     with capsys.disabled():
-        print(f"\n[hostile] scope names on a trapped model: {sum(tried.values())} tried {dict(tried)}")
+        print(
+            f"\n[hostile] scope names on a trapped model: {sum(tried.values())} tried {dict(tried)}"
+        )
 
 
 @pytest.mark.django_db
@@ -203,7 +277,7 @@ def test_scope_names_on_a_real_row(recorded: list[str], capsys: pytest.CaptureFi
                 assert len(ctx.captured_queries) <= 1
                 tried["accepted"] += 1
             else:
-                with pytest.raises(InvalidScope, match="tests.Author"):
+                with pytest.raises(InvalidScope, match=r"tests\.Author"):
                     book.get_author(scope=scope)
                 assert ctx.captured_queries == []
                 assert memory_state(book) == memory
@@ -225,17 +299,75 @@ def hostile_keys(pk: int) -> list[Any]:
     """Hand-picked key values; ``pk`` is an existing author's key."""
     arabic = str(pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     return [
-        "1; DROP TABLE tests_author", "1 OR 1=1", f"{pk} OR 1=1", f"{pk}; DELETE FROM tests_book",
-        "1' OR '1'='1", "'; --", "1)--", "(SELECT 1)", "0x10", "1e3", "1.0", "١", "１", "²",
-        "1_000", "null", "NULL", "None", "", " ", "\x00", f"{pk}\x00", "-1", "0",
-        f" {pk} ", f"+{pk}", f"0{pk}", arabic, str(pk),
-        str(2**63), str(-(2**63) - 1), 2**63, -(2**63) - 1, 2**63 - 1, -(2**63), 10**30, -1, 0,
-        float("nan"), float("inf"), float("-inf"), 1.5, float(pk), -0.0,
-        decimal.Decimal("NaN"), decimal.Decimal("sNaN"), decimal.Decimal("Infinity"),
-        decimal.Decimal("1.5"), decimal.Decimal(pk), decimal.Decimal("1E+30"),
-        True, False, b"1", bytearray(b"1"), memoryview(b"1"), [pk], (pk,), {pk}, {"pk": pk},
-        [[pk]], {"a": [1, {"b": 2}]}, complex(pk, 0), fractions.Fraction(pk, 1), object(),
-        uuid.uuid4(), datetime.date(2020, 1, 1), datetime.timedelta(days=1), Author, Author.objects,
+        "1; DROP TABLE tests_author",
+        "1 OR 1=1",
+        f"{pk} OR 1=1",
+        f"{pk}; DELETE FROM tests_book",
+        "1' OR '1'='1",
+        "'; --",
+        "1)--",
+        "(SELECT 1)",
+        "0x10",
+        "1e3",
+        "1.0",
+        "١",  # noqa: RUF001 (deliberate: Arabic-Indic digit one)
+        "１",  # noqa: RUF001 (deliberate: fullwidth digit one)
+        "²",
+        "1_000",
+        "null",
+        "NULL",
+        "None",
+        "",
+        " ",
+        "\x00",
+        f"{pk}\x00",
+        "-1",
+        "0",
+        f" {pk} ",
+        f"+{pk}",
+        f"0{pk}",
+        arabic,
+        str(pk),
+        str(2**63),
+        str(-(2**63) - 1),
+        2**63,
+        -(2**63) - 1,
+        2**63 - 1,
+        -(2**63),
+        10**30,
+        -1,
+        0,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        1.5,
+        float(pk),
+        -0.0,
+        decimal.Decimal("NaN"),
+        decimal.Decimal("sNaN"),
+        decimal.Decimal("Infinity"),
+        decimal.Decimal("1.5"),
+        decimal.Decimal(pk),
+        decimal.Decimal("1E+30"),
+        True,
+        False,
+        b"1",
+        bytearray(b"1"),
+        memoryview(b"1"),
+        [pk],
+        (pk,),
+        {pk},
+        {"pk": pk},
+        [[pk]],
+        {"a": [1, {"b": 2}]},
+        complex(pk, 0),
+        fractions.Fraction(pk, 1),
+        object(),
+        uuid.uuid4(),
+        datetime.date(2020, 1, 1),
+        datetime.timedelta(days=1),
+        Author,
+        Author.objects,
     ]
 
 
@@ -251,7 +383,9 @@ KEYS = st.one_of(
     st.booleans(),
     st.recursive(
         st.integers(0, 3) | st.text(max_size=3),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=2),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=2)
+        ),
         max_leaves=5,
     ),
 )
@@ -294,7 +428,9 @@ def try_key(owner: models.Model, name: str, value: Any, original: Any, tried: Co
     if error is None:
         stored = getattr(owner, field.attname)
         assert row_state(owner)[field.attname] == stored
-        assert field.related_model._base_manager.filter(**{field.target_field.attname: stored}).exists()
+        assert field.related_model._base_manager.filter(
+            **{field.target_field.attname: stored}
+        ).exists()
         assert stored == field.target_field.to_python(value)  # the value itself, never SQL
         if isinstance(value, str) and isinstance(stored, int):
             assert int(value) == stored
@@ -304,7 +440,9 @@ def try_key(owner: models.Model, name: str, value: Any, original: Any, tried: Co
         return
     assert memory_state(owner) == memory, f"{value!r}: instance changed"
     assert row_state(owner) == row, f"{value!r}: row changed"
-    if isinstance(error, (TypeError, ValueError, ValidationError)) and not isinstance(error, DatabaseError):
+    if isinstance(error, (TypeError, ValueError, ValidationError)) and not isinstance(
+        error, DatabaseError
+    ):
         assert ctx.captured_queries == [], f"{value!r} was refused only after a query"
         assert f"{type(owner).__name__}.{name}" in str(error)
         tried["refused before any query"] += 1
@@ -319,9 +457,18 @@ def try_key(owner: models.Model, name: str, value: Any, original: Any, tried: Co
 def test_hostile_key_values(label: str, capsys: pytest.CaptureFixture[str]) -> None:
     owner, original = make_owner(label)
     _, name = OWNERS[label]
-    counts = (Book.objects.count(), Author.all_objects.count(), City.objects.count(), SlugBook.objects.count())
+    counts = (
+        Book.objects.count(),
+        Author.all_objects.count(),
+        City.objects.count(),
+        SlugBook.objects.count(),
+    )
     tried: Counter[str] = Counter()
-    for value in [*hostile_keys(original if isinstance(original, int) else 1), original, f"{original}'--"]:
+    for value in [
+        *hostile_keys(original if isinstance(original, int) else 1),
+        original,
+        f"{original}'--",
+    ]:
         try_key(owner, name, value, original, tried)
 
     @HYPOTHESIS
@@ -330,7 +477,16 @@ def test_hostile_key_values(label: str, capsys: pytest.CaptureFixture[str]) -> N
         try_key(owner, name, value, original, tried)
 
     check()
-    assert (Book.objects.count(), Author.all_objects.count(), City.objects.count(), SlugBook.objects.count()) == counts
-    assert getattr(owner, f"{name}_id") == original == row_state(owner)[type(owner)._meta.get_field(name).attname]
+    assert (
+        Book.objects.count(),
+        Author.all_objects.count(),
+        City.objects.count(),
+        SlugBook.objects.count(),
+    ) == counts
+    assert (
+        getattr(owner, f"{name}_id")
+        == original
+        == row_state(owner)[type(owner)._meta.get_field(name).attname]
+    )
     with capsys.disabled():
         print(f"\n[hostile] keys for {label}: {sum(tried.values())} tried {dict(tried)}")

@@ -85,7 +85,9 @@ def test_class_placeholders_in_related_name_per_child() -> None:
             app_label = "tests"
 
     class Written(models.Model):
-        writer = BelongsToField(Writer, on_delete=models.CASCADE, null=True, related_name="%(class)s_items")
+        writer = BelongsToField(
+            Writer, on_delete=models.CASCADE, null=True, related_name="%(class)s_items"
+        )
 
         class Meta:
             abstract = True
@@ -122,12 +124,12 @@ def test_grandchild_of_two_abstract_levels() -> None:
             app_label = "tests"
 
     class Middle(Base):
-        def get_writer(self) -> str:
-            return "middle's"
-
         class Meta:
             abstract = True
             app_label = "tests"
+
+        def get_writer(self) -> str:
+            return "middle's"
 
     class Leaf(Middle):
         class Meta:
@@ -159,7 +161,9 @@ def test_mti_child_set_writes_the_parent_table(author: Author) -> None:
         novel.set_author(author)
     assert len(captured) == 1
     sql = _tables(captured)[0]
-    assert sql.startswith("update") and Book._meta.db_table in sql and Novel._meta.db_table not in sql
+    assert (
+        sql.startswith("update") and Book._meta.db_table in sql and Novel._meta.db_table not in sql
+    )
     row = row_state(novel)
     assert row["author_id"] == author.pk
     assert row["genre"] == "noir"  # the unsaved edit was not written

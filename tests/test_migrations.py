@@ -29,7 +29,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "testproject" / "libra
 # (plain Django field, ours, constructor args, constructor kwargs)
 FieldCase = tuple[type[models.Field], type[models.Field], tuple[Any, ...], dict[str, Any]]
 CASES: dict[str, FieldCase] = {
-    "fk": (models.ForeignKey, BelongsToField, ("shop.Author",), {"on_delete": models.CASCADE, "null": True}),
+    "fk": (
+        models.ForeignKey,
+        BelongsToField,
+        ("shop.Author",),
+        {"on_delete": models.CASCADE, "null": True},
+    ),
     "fk_related_name": (
         models.ForeignKey,
         BelongsToField,
@@ -40,7 +45,12 @@ CASES: dict[str, FieldCase] = {
         models.ForeignKey,
         BelongsToField,
         ("shop.Author",),
-        {"on_delete": models.SET_NULL, "null": True, "to_field": "slug", "db_column": "author_slug"},
+        {
+            "on_delete": models.SET_NULL,
+            "null": True,
+            "to_field": "slug",
+            "db_column": "author_slug",
+        },
     ),
     "fk_no_constraint": (
         models.ForeignKey,
@@ -48,7 +58,12 @@ CASES: dict[str, FieldCase] = {
         ("shop.Author",),
         {"on_delete": models.DO_NOTHING, "db_constraint": False, "related_name": "+"},
     ),
-    "fk_self": (models.ForeignKey, BelongsToField, ("self",), {"on_delete": models.CASCADE, "null": True}),
+    "fk_self": (
+        models.ForeignKey,
+        BelongsToField,
+        ("self",),
+        {"on_delete": models.CASCADE, "null": True},
+    ),
     "o2o": (
         models.OneToOneField,
         BelongsToOneField,
@@ -74,14 +89,18 @@ def _state(field: Callable[[], models.Field]) -> ProjectState:
         )
     )
     state.add_model(
-        ModelState("shop", "Book", [("id", models.AutoField(primary_key=True)), ("author", field())])
+        ModelState(
+            "shop", "Book", [("id", models.AutoField(primary_key=True)), ("author", field())]
+        )
     )
     return state
 
 
 def _changes(before: ProjectState, after: ProjectState) -> dict[str, Any]:
     """What ``makemigrations shop`` would write (a questioner that allows an initial migration)."""
-    autodetector = MigrationAutodetector(before, after, MigrationQuestioner(specified_apps={"shop"}))
+    autodetector = MigrationAutodetector(
+        before, after, MigrationQuestioner(specified_apps={"shop"})
+    )
     return autodetector.changes(graph=MigrationGraph())
 
 
@@ -173,9 +192,13 @@ def test_written_migration_file_builds_plain_django_fields() -> None:
                 ("owner", BelongsToOneField("self", on_delete=models.CASCADE, null=True)),
             ],
         ),
-        migrations.AddField("shelf", "lead", BelongsToField("tests.Author", on_delete=models.CASCADE)),
+        migrations.AddField(
+            "shelf", "lead", BelongsToField("tests.Author", on_delete=models.CASCADE)
+        ),
     ]
-    migration = type("Migration", (migrations.Migration,), {"operations": operations})("0002_shelf", "tests")
+    migration = type("Migration", (migrations.Migration,), {"operations": operations})(
+        "0002_shelf", "tests"
+    )
     text = MigrationWriter(migration).as_string()
     assert "belongsto_ext" not in text
     namespace: dict[str, Any] = {}
@@ -194,9 +217,9 @@ def test_alter_field_emits_no_sql(direction: str) -> None:
     plain = models.ForeignKey("tests.Author", **kwargs)
     ours = BelongsToField("tests.Author", **kwargs)
     before = current.clone()
-    migrations.AlterField("book", "author", plain if direction == "to_ours" else ours).state_forwards(
-        "tests", before
-    )
+    migrations.AlterField(
+        "book", "author", plain if direction == "to_ours" else ours
+    ).state_forwards("tests", before)
     after = before.clone()
     operation = migrations.AlterField("book", "author", ours if direction == "to_ours" else plain)
     operation.state_forwards("tests", after)
@@ -206,7 +229,9 @@ def test_alter_field_emits_no_sql(direction: str) -> None:
 
     # A real change does emit SQL.
     renamed = current.clone()
-    rename = migrations.AlterField("book", "author", BelongsToField("tests.Author", db_column="writer", **kwargs))
+    rename = migrations.AlterField(
+        "book", "author", BelongsToField("tests.Author", db_column="writer", **kwargs)
+    )
     rename.state_forwards("tests", renamed)
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
         rename.database_forwards("tests", editor, current, renamed)

@@ -202,14 +202,18 @@ def test_set_on_a_pinned_model_saves_on_its_database() -> None:
 def test_set_using_in_save_kwargs_forces_the_alias() -> None:
     # A copy of the rows on ``other``, where the router would never send a Book.
     publisher = Publisher.objects.db_manager("other").create(name="Archive")
-    first, second = (Author.all_objects.db_manager("other").create(name=n) for n in ("First", "Second"))
+    first, second = (
+        Author.all_objects.db_manager("other").create(name=n) for n in ("First", "Second")
+    )
     book = Book.objects.db_manager("other").create(
         title="Archived", publisher_id=publisher.pk, author_id=first.pk
     )
     with sent() as queries:
         book.set_author(second, using="other")
     assert queries == only("other", "UPDATE")
-    assert Book.objects.using("other").values_list("author_id", flat=True).get(pk=book.pk) == second.pk
+    assert (
+        Book.objects.using("other").values_list("author_id", flat=True).get(pk=book.pk) == second.pk
+    )
 
 
 @pytest.mark.parametrize("save", [True, False])
@@ -344,11 +348,17 @@ def test_acreate_writes_the_target_where_the_router_says(inserted: list[Any]) ->
     inserted.clear()
 
     async def main() -> tuple[Author, Country]:
-        return await book.acreate_author(name="New"), await city.acreate_country(code="IT", name="Italy")
+        return await book.acreate_author(name="New"), await city.acreate_country(
+            code="IT", name="Italy"
+        )
 
     with sent() as queries:
         author, country = async_to_sync(main)()
-    assert queries == {"default": ["INSERT", "UPDATE"], "replica": [], "other": ["INSERT", "UPDATE"]}
+    assert queries == {
+        "default": ["INSERT", "UPDATE"],
+        "replica": [],
+        "other": ["INSERT", "UPDATE"],
+    }
     assert inserted == [("Author", "default", {"default"}), ("Country", "other", {"other"})]
     assert (author._state.db, country._state.db) == ("default", "other")
 

@@ -45,10 +45,9 @@ def taken() -> Author:
 def test_set_to_a_missing_key_fails_at_the_callers_commit(linked: tuple[Book, Author]) -> None:
     book, author = linked
     row = row_state(book)
-    with pytest.raises(IntegrityError):
-        with transaction.atomic():
-            book.set_author(MISSING)  # no error yet: the check waits for COMMIT
-            assert row_state(book)["author_id"] == MISSING
+    with pytest.raises(IntegrityError), transaction.atomic():  # noqa: PT012 (the error comes from the COMMIT when the atomic block exits; the asserts check the state just before it)
+        book.set_author(MISSING)  # no error yet: the check waits for COMMIT
+        assert row_state(book)["author_id"] == MISSING
     assert row_state(book) == row
     book.refresh_from_db()
     assert book.get_author() == author
@@ -95,7 +94,7 @@ def test_set_failure_without_a_savepoint_spoils_the_callers_transaction(taken: A
 def test_create_rolls_back_with_the_callers_transaction(linked: tuple[Book, Author]) -> None:
     book, _ = linked
     row = row_state(book)
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012 (the caller's raise rolls the block back; the assert checks the state just before it)
         created = book.create_author(name="Gone")
         assert row_state(book)["author_id"] == created.pk
         raise RuntimeError("caller gives up")
@@ -105,10 +104,9 @@ def test_create_rolls_back_with_the_callers_transaction(linked: tuple[Book, Auth
 
 def test_create_whose_owner_breaks_a_deferred_check_fails_at_the_callers_commit() -> None:
     book = Book(title="Dangling publisher", publisher_id=MISSING)
-    with pytest.raises(IntegrityError):
-        with transaction.atomic():
-            book.create_author(name="Gone")  # create's own savepoint is released
-            assert book.pk is not None
+    with pytest.raises(IntegrityError), transaction.atomic():  # noqa: PT012 (the error comes from the COMMIT when the atomic block exits; the asserts check the state just before it)
+        book.create_author(name="Gone")  # create's own savepoint is released
+        assert book.pk is not None
     assert not Author.all_objects.filter(name="Gone").exists()
     assert not Book.objects.filter(title="Dangling publisher").exists()
 

@@ -91,7 +91,9 @@ def test_set_saved_instance_saves_and_caches(
         assert book.get_author() == author
 
 
-def test_set_proxy_instance_is_accepted(book: Book, author: Author, django_assert_num_queries: Any) -> None:
+def test_set_proxy_instance_is_accepted(
+    book: Book, author: Author, django_assert_num_queries: Any
+) -> None:
     proxy = ProxyAuthor.objects.get(pk=author.pk)
     book.set_author(proxy)
     assert row_state(book)["author_id"] == author.pk
@@ -110,7 +112,9 @@ def test_set_publisher_instance_cached_for_unfiltered_default_manager(
         assert book.get_publisher(scope=False) is other
 
 
-@pytest.mark.parametrize("make_value", [factories.PublisherFactory, factories.BookFactory], ids=["Publisher", "Book"])
+@pytest.mark.parametrize(
+    "make_value", [factories.PublisherFactory, factories.BookFactory], ids=["Publisher", "Book"]
+)
 def test_set_instance_of_another_model_is_refused(
     linked_book: Book, make_value: Any, django_assert_num_queries: Any
 ) -> None:
@@ -136,7 +140,9 @@ def test_set_unsaved_instance_is_refused(linked_book: Book, django_assert_num_qu
     assert memory_state(linked_book) == memory
 
 
-def test_set_instance_without_key_is_refused(linked_book: Book, django_assert_num_queries: Any) -> None:
+def test_set_instance_without_key_is_refused(
+    linked_book: Book, django_assert_num_queries: Any
+) -> None:
     keyless = factories.AuthorFactory()
     keyless.pk = None  # loaded from the database, then its key cleared
     row, memory = row_state(linked_book), memory_state(linked_book)
@@ -149,7 +155,9 @@ def test_set_instance_without_key_is_refused(linked_book: Book, django_assert_nu
 
 def test_set_instance_without_to_field_value_is_refused(django_assert_num_queries: Any) -> None:
     slugless = factories.AuthorFactory(slug=None)
-    slug_book = SlugBook.objects.get(pk=factories.SlugBookFactory(author=factories.AuthorFactory()).pk)
+    slug_book = SlugBook.objects.get(
+        pk=factories.SlugBookFactory(author=factories.AuthorFactory()).pk
+    )
     row, memory = row_state(slug_book), memory_state(slug_book)
     with django_assert_num_queries(0), pytest.raises(ValueError, match="slug is None") as info:
         slug_book.set_author(slugless)
@@ -226,7 +234,9 @@ def _tag() -> Any:
             "tag_id",
             id="uuid-str",
         ),
-        pytest.param(lambda: Tagged.objects.create(), "tag", lambda: _tag().pk, "tag_id", id="uuid"),
+        pytest.param(
+            lambda: Tagged.objects.create(), "tag", lambda: _tag().pk, "tag_id", id="uuid"
+        ),
         pytest.param(
             lambda: City.objects.create(name="Lyon", country=factories.CountryFactory()),
             "country",
@@ -314,7 +324,9 @@ def test_out_of_range_key_is_refused_by_validators(linked_book: Book) -> None:
 @pytest.mark.parametrize(
     ("make_owner", "field", "value", "label"),
     [
-        pytest.param(lambda: Tagged.objects.create(tag=_tag()), "tag", "not-a-uuid", "Tagged.tag", id="uuid"),
+        pytest.param(
+            lambda: Tagged.objects.create(tag=_tag()), "tag", "not-a-uuid", "Tagged.tag", id="uuid"
+        ),
         pytest.param(
             lambda: Tagged.objects.create(tag=_tag()),
             "tag",
@@ -322,7 +334,9 @@ def test_out_of_range_key_is_refused_by_validators(linked_book: Book) -> None:
             "Tagged.tag",
             id="uuid-short",
         ),
-        pytest.param(lambda: Tagged.objects.create(tag=_tag()), "tag", 5, "Tagged.tag", id="int-for-uuid"),
+        pytest.param(
+            lambda: Tagged.objects.create(tag=_tag()), "tag", 5, "Tagged.tag", id="int-for-uuid"
+        ),
         pytest.param(
             lambda: City.objects.create(name="Lyon", country=factories.CountryFactory()),
             "country",
@@ -389,7 +403,9 @@ def test_set_none_clears_nullable_key(linked_book: Book, django_assert_num_queri
         assert linked_book.get_author(scope="active_authors") is None
 
 
-def test_set_none_on_non_nullable_key_is_refused(book: Book, django_assert_num_queries: Any) -> None:
+def test_set_none_on_non_nullable_key_is_refused(
+    book: Book, django_assert_num_queries: Any
+) -> None:
     assert book.publisher is not None
     row, memory = row_state(book), memory_state(book)
     with django_assert_num_queries(0), pytest.raises(ValueError, match="not nullable") as info:
@@ -463,7 +479,9 @@ def test_save_kwargs_go_to_save(book: Book, author: Author, saves: list[dict[str
     assert row_state(book)["author_id"] == author.pk
 
 
-def test_save_kwargs_reach_save_and_its_error_restores(linked_book: Book, django_assert_num_queries: Any) -> None:
+def test_save_kwargs_reach_save_and_its_error_restores(
+    linked_book: Book, django_assert_num_queries: Any
+) -> None:
     other = factories.AuthorFactory()
     row, memory = row_state(linked_book), memory_state(linked_book)
     with django_assert_num_queries(0), pytest.raises(ConnectionDoesNotExist):
@@ -482,7 +500,9 @@ def test_explicit_update_fields_replaces_default_list(book: Book, author: Author
     assert (row["author_id"], row["title"]) == (author.pk, "Retitled")
 
 
-def test_explicit_update_fields_without_the_key_leaves_key_unsaved(book: Book, author: Author) -> None:
+def test_explicit_update_fields_without_the_key_leaves_key_unsaved(
+    book: Book, author: Author
+) -> None:
     book.title = "Retitled"
     with CaptureQueriesContext(connection) as ctx:
         book.set_author(author, update_fields=["title"])
@@ -492,7 +512,9 @@ def test_explicit_update_fields_without_the_key_leaves_key_unsaved(book: Book, a
     assert book.author_id == author.pk
 
 
-def test_save_on_unsaved_owner_inserts(publisher: Any, author: Author, django_assert_num_queries: Any) -> None:
+def test_save_on_unsaved_owner_inserts(
+    publisher: Any, author: Author, django_assert_num_queries: Any
+) -> None:
     book = Book(title="New", publisher=publisher)
     with CaptureQueriesContext(connection) as ctx:
         book.set_author(author)
@@ -506,7 +528,9 @@ def test_save_on_unsaved_owner_inserts(publisher: Any, author: Author, django_as
 
 
 @pytest.mark.parametrize("value", ["instance", "key", "none"])
-def test_save_false_makes_no_query(linked_book: Book, value: str, django_assert_num_queries: Any) -> None:
+def test_save_false_makes_no_query(
+    linked_book: Book, value: str, django_assert_num_queries: Any
+) -> None:
     other = factories.AuthorFactory()
     new = {"instance": other, "key": str(other.pk), "none": None}[value]
     row = row_state(linked_book)
@@ -519,7 +543,9 @@ def test_save_false_makes_no_query(linked_book: Book, value: str, django_assert_
             assert linked_book.get_author(scope=False) is other
 
 
-def test_save_false_on_unsaved_owner(publisher: Any, author: Author, django_assert_num_queries: Any) -> None:
+def test_save_false_on_unsaved_owner(
+    publisher: Any, author: Author, django_assert_num_queries: Any
+) -> None:
     book = Book(title="New", publisher=publisher)
     count = Book.objects.count()
     with django_assert_num_queries(0):
@@ -542,7 +568,9 @@ def _missing_author_pk() -> int:
 # at the UPDATE, on SQLite (PRAGMA foreign_keys=ON) and PostgreSQL alike.
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["key", "str-key", "deleted-instance"])
-def test_failed_save_restores_key_and_cached_object(kind: str, django_assert_num_queries: Any) -> None:
+def test_failed_save_restores_key_and_cached_object(
+    kind: str, django_assert_num_queries: Any
+) -> None:
     author = factories.AuthorFactory()
     book = Book.objects.get(pk=factories.BookFactory(author=author).pk)
     cached = book.author

@@ -24,7 +24,13 @@ from django.db import IntegrityError, connection, connections
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from belongsto_ext import InvalidScope
 from tests.conftest import memory_state, row_state
@@ -48,7 +54,7 @@ VALID_SCOPES: list[tuple[Any, tuple[str, ...]]] = [
     (None, ("objects",)),
     (True, ("objects",)),
     (False, ("all_objects",)),
-    *(((name, (name,)) for name in MANAGERS)),
+    *((name, (name,)) for name in MANAGERS),
     (["active_authors", "verified_authors"], ("active_authors", "verified_authors")),
     (("objects", "active_authors"), ("objects", "active_authors")),
     (["all_objects"], ("all_objects",)),
@@ -67,7 +73,19 @@ INVALID_SCOPES: list[Any] = [
     b"objects",
     {"objects"},
 ]
-BAD_VALUES: list[Any] = ["abc", 1.5, [1], {"pk": 1}, object(), b"1", True, "", float("nan"), 2**64, -(2**70)]
+BAD_VALUES: list[Any] = [
+    "abc",
+    1.5,
+    [1],
+    {"pk": 1},
+    object(),
+    b"1",
+    True,
+    "",
+    float("nan"),
+    2**64,
+    -(2**70),
+]
 
 
 @dataclass(frozen=True)
@@ -105,16 +123,29 @@ class BelongsToMachine(RuleBasedStateMachine):
         self.counter = itertools.count()
         self.publishers = [Publisher.objects.create(name=f"P{i}").pk for i in range(2)]
         self.authors: dict[int, AuthorRow] = {}
-        for flags in [(False, True, False), (True, True, False), (False, False, True), (False, True, True)]:
+        for flags in [
+            (False, True, False),
+            (True, True, False),
+            (False, False, True),
+            (False, True, True),
+        ]:
             row = AuthorRow(*flags)
-            author = Author.all_objects.create(name="seed", slug=f"seed-{next(self.counter)}", **vars(row))
+            author = Author.all_objects.create(
+                name="seed", slug=f"seed-{next(self.counter)}", **vars(row)
+            )
             self.authors[author.pk] = row
         seed = list(self.authors)
         self.books: list[Book] = []
         self.mem: list[Keys] = []
         self.db: dict[int, Keys] = {}
-        for author_id, publisher_id in [(seed[0], self.publishers[0]), (None, self.publishers[1]), (seed[1], self.publishers[0])]:
-            created = Book.objects.create(title="seed", author_id=author_id, publisher_id=publisher_id)
+        for author_id, publisher_id in [
+            (seed[0], self.publishers[0]),
+            (None, self.publishers[1]),
+            (seed[1], self.publishers[0]),
+        ]:
+            created = Book.objects.create(
+                title="seed", author_id=author_id, publisher_id=publisher_id
+            )
             self.books.append(Book.objects.get(pk=created.pk))
             self.mem.append(Keys(author_id, publisher_id))
             self.db[created.pk] = Keys(author_id, publisher_id)
@@ -143,14 +174,20 @@ class BelongsToMachine(RuleBasedStateMachine):
     def _value(self, data: st.DataObject, column: str) -> tuple[str, Any, Any]:
         """(kind, value to pass, key it stands for or ``refused``)."""
         kind = data.draw(
-            st.sampled_from(["instance", "key", "str-key", "none", "missing", "bad", "unsaved", "wrong-model"]),
+            st.sampled_from(
+                ["instance", "key", "str-key", "none", "missing", "bad", "unsaved", "wrong-model"]
+            ),
             label="kind",
         )
         model = Author if column == "author" else Publisher
         pool = sorted(self.authors) if column == "author" else self.publishers
         if kind in ("instance", "key", "str-key"):
             pk = data.draw(st.sampled_from(pool), label="pk")
-            value = {"instance": lambda: model._base_manager.get(pk=pk), "key": lambda: pk, "str-key": lambda: f" {pk}"}[kind]()
+            value = {
+                "instance": lambda: model._base_manager.get(pk=pk),
+                "key": lambda: pk,
+                "str-key": lambda: f" {pk}",
+            }[kind]()
             return kind, value, pk
         if kind == "none":
             return kind, None, None if column == "author" else "refused"
@@ -164,7 +201,9 @@ class BelongsToMachine(RuleBasedStateMachine):
         other = Publisher if column == "author" else Author
         return kind, other._base_manager.first(), "refused"
 
-    def _check_unchanged(self, book: Book, memory: dict[str, Any], row: dict[str, Any] | None) -> None:
+    def _check_unchanged(
+        self, book: Book, memory: dict[str, Any], row: dict[str, Any] | None
+    ) -> None:
         assert memory_state(book) == memory
         assert (row_state(book) if row is not None else None) == row
 
@@ -219,7 +258,9 @@ class BelongsToMachine(RuleBasedStateMachine):
         save=st.booleans(),
         is_async=st.booleans(),
     )
-    def create_author(self, data: st.DataObject, kind: str, flags: AuthorRow, save: bool, is_async: bool) -> None:
+    def create_author(
+        self, data: st.DataObject, kind: str, flags: AuthorRow, save: bool, is_async: bool
+    ) -> None:
         i = data.draw(st.integers(0, len(self.books) - 1), label="book")
         book = self.books[i]
         STATS[f"{'a' if is_async else ''}create_author {kind} save={save}"] += 1
@@ -230,7 +271,9 @@ class BelongsToMachine(RuleBasedStateMachine):
         if kind == "bad-field":
             fields["colour"] = "red"
         elif kind == "duplicate-slug":
-            args = ({"name": "made", "slug": Author.all_objects.values_list("slug", flat=True).first()},)
+            args = (
+                {"name": "made", "slug": Author.all_objects.values_list("slug", flat=True).first()},
+            )
         elif kind == "not-a-mapping":
             args = (["name", "made"],)
         method = book.acreate_author if is_async else book.create_author
@@ -250,7 +293,10 @@ class BelongsToMachine(RuleBasedStateMachine):
         else:
             assert error is None, error
             assert isinstance(result, Author) and result.pk not in self.authors
-            assert (result.slug, AuthorRow(result.deleted, result.active, result.verified)) == (slug, flags)
+            assert (result.slug, AuthorRow(result.deleted, result.active, result.verified)) == (
+                slug,
+                flags,
+            )
             self.authors[result.pk] = flags
             self.mem[i] = replace(self.mem[i], author=result.pk)
             if save:
@@ -262,9 +308,14 @@ class BelongsToMachine(RuleBasedStateMachine):
         book = self.books[data.draw(st.integers(0, len(self.books) - 1), label="book")]
         STATS[f"{'a' if is_async else ''}get_author invalid scope"] += 1
         memory = memory_state(book)
-        with CaptureQueriesContext(connection) as ctx:
-            with pytest.raises(InvalidScope, match="tests.Author"):
-                run_call(lambda: (book.aget_author if is_async else book.get_author)(scope=scope), is_async)
+        with (
+            CaptureQueriesContext(connection) as ctx,
+            pytest.raises(InvalidScope, match=r"tests\.Author"),
+        ):
+            run_call(
+                lambda: (book.aget_author if is_async else book.get_author)(scope=scope),
+                is_async,
+            )
         assert not ctx.captured_queries
         assert memory_state(book) == memory
 
@@ -277,7 +328,9 @@ class BelongsToMachine(RuleBasedStateMachine):
         key = self.mem[i].author
         row = self.authors.get(key) if key is not None else None
         expected = key if row is not None and all(MANAGERS[n](row) for n in names) else None
-        got = run_call(lambda: (book.aget_author if is_async else book.get_author)(scope=scope), is_async)
+        got = run_call(
+            lambda: (book.aget_author if is_async else book.get_author)(scope=scope), is_async
+        )
         assert (got.pk if got is not None else None) == expected, (scope, key)
         assert got is None or type(got) is Author
         with CaptureQueriesContext(connection) as ctx:
@@ -314,14 +367,15 @@ class BelongsToMachine(RuleBasedStateMachine):
     def matches_model(self) -> None:
         STATS["steps checked"] += 1
         assert {
-            pk: Keys(a, p) for pk, a, p in Book.objects.values_list("pk", "author_id", "publisher_id")
+            pk: Keys(a, p)
+            for pk, a, p in Book.objects.values_list("pk", "author_id", "publisher_id")
         } == self.db
         assert {
             pk: AuthorRow(d, a, v)
             for pk, d, a, v in Author.all_objects.values_list("pk", "deleted", "active", "verified")
         } == self.authors
         assert sorted(Publisher.objects.values_list("pk", flat=True)) == sorted(self.publishers)
-        for book, keys in zip(self.books, self.mem):
+        for book, keys in zip(self.books, self.mem, strict=True):
             assert Keys(book.__dict__["author_id"], book.__dict__["publisher_id"]) == keys
             assert (book.pk in self.db) == (not book._state.adding)
 

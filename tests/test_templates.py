@@ -44,7 +44,10 @@ def test_get_renders_the_related_object(book: Book) -> None:
     author = factories.AuthorFactory(name="Ursula")
     book.set_author(author)
     fresh = Book.objects.get(pk=book.pk)
-    assert render("{{ book.get_author }} / {{ book.get_author.name }}", book=fresh) == "Ursula / Ursula"
+    assert (
+        render("{{ book.get_author }} / {{ book.get_author.name }}", book=fresh)
+        == "Ursula / Ursula"
+    )
     assert render("{{ book.get_publisher }}", book=fresh) == book.publisher.name
 
 
