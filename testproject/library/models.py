@@ -43,7 +43,9 @@ class Author(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = LiveAuthorManager()
-    all_objects = models.Manager()
+    # ruff (DJ012) takes models.Manager() for a field; moving it above `objects` would
+    # make it the default manager.
+    all_objects = models.Manager()  # noqa: DJ012
     bestselling = BestsellingManager()
 
     class Meta:
