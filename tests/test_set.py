@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, models
 from django.db.models.signals import pre_save
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, isolate_apps
 from django.utils.connection import ConnectionDoesNotExist
 
+from belongsto_ext import BelongsToField
 from tests import factories
 from tests.conftest import memory_state, row_state
 from tests.models import (
@@ -683,3 +685,38 @@ def test_one_to_one_failed_set_restores_both_reverse_caches() -> None:
     assert author.profile is profile
     assert taken.profile is other_profile
     assert profile.author is author
+
+
+# ------------------------------------------------------- target validators
+
+
+def _even(value: int) -> None:
+    if value % 2:
+        raise ValidationError("%(value)s is odd.", params={"value": value})
+
+
+@isolate_apps("tests")
+def test_key_is_checked_against_every_validator_of_the_target_field() -> None:
+    """Beyond the column range, a target field's own validators refuse a key too."""
+
+    class Ticket(models.Model):
+        number = models.IntegerField(unique=True, validators=[_even])
+
+        class Meta:
+            app_label = "tests"
+
+    class Seat(models.Model):
+        ticket = BelongsToField(Ticket, to_field="number", on_delete=models.CASCADE, null=True)
+
+        class Meta:
+            app_label = "tests"
+
+    seat = Seat()
+    with pytest.raises(ValueError, match=r"Seat\.ticket: 3 is not a valid Ticket key: 3 is odd"):
+        seat.set_ticket(3, save=False)
+    assert seat.ticket_id is None
+    seat.set_ticket(4, save=False)
+    assert seat.ticket_id == 4
+    with pytest.raises(ValueError, match="less than or equal to"):
+        seat.set_ticket(2**70, save=False)
+    assert seat.ticket_id == 4
