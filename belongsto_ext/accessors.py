@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import decimal
-import functools
+import math
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -64,7 +64,7 @@ _KEY_TYPES = (
 
 def _target(field: BelongsToField) -> type[models.Model]:
     """The related model (always resolved by the time a method runs)."""
-    return cast("type[models.Model]", field.related_model)
+    return field.related_model  # type: ignore[return-value]
 
 
 def _label(field: BelongsToField, instance: models.Model) -> str:
@@ -334,6 +334,10 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
     Raises before anything changes: ``TypeError`` for a value of the wrong kind,
     ``ValueError`` for one of the right kind that cannot be used.
     """
+    if type(value) is int:  # the common case, a primary key: no conversion to do
+        bounds = field.int_key_range
+        if bounds is not None and bounds[0] <= value <= bounds[1]:
+            return field.attname, value
     model = _target(field)
     if value is None:
         if not field.null:
@@ -379,7 +383,9 @@ def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
         # Only str inputs may change type (e.g. "5" -> 5); 1.5 -> 1 is lossy.
         if not isinstance(value, str) and coerced != value:
             raise ValueError(f"it converts to {coerced!r}, not exactly")
-        _run_validators(target, coerced)
+        bounds = field.int_key_range
+        if bounds is None or not bounds[0] <= coerced <= bounds[1]:
+            target.run_validators(coerced)
     except (ValidationError, TypeError, ValueError, ArithmeticError) as exc:
         reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         reason = reason.rstrip(".")
@@ -390,11 +396,16 @@ def _coerce(field: BelongsToField, instance: models.Model, value: Any) -> Any:
     return coerced
 
 
-@functools.cache
-def _plain_range(target: models.Field) -> tuple[Any, Any] | None:
-    """``(lowest, highest)`` when ``target``'s only validators are fixed min/max
-    checks (an integer key's column range), else None."""
-    low = high = None
+def integer_key_range(target: models.Field) -> tuple[float, float] | None:
+    """``(lowest, highest)`` accepted key of an integer ``target`` whose only
+    validators are fixed min/max checks (its column range), else None.
+
+    An ``int`` inside that range needs neither conversion nor validator calls:
+    ``BelongsToField.int_key_range`` caches this for ``set_<name>()``.
+    """
+    if not isinstance(target, models.IntegerField):
+        return None
+    low, high = -math.inf, math.inf
     for validator in target.validators:
         if type(validator) not in (MinValueValidator, MaxValueValidator):
             return None
@@ -402,21 +413,10 @@ def _plain_range(target: models.Field) -> tuple[Any, Any] | None:
         if callable(limit):
             return None
         if type(validator) is MinValueValidator:
-            low = limit if low is None else max(low, limit)
+            low = max(low, limit)
         else:
-            high = limit if high is None else min(high, limit)
+            high = min(high, limit)
     return low, high
-
-
-def _run_validators(target: models.Field, value: Any) -> None:
-    """``target.run_validators(value)``, skipped when a plain range check passes
-    (the common integer key: a few microseconds on every set_<name>())."""
-    bounds = _plain_range(target)
-    if bounds is not None:
-        low, high = bounds
-        if (low is None or value >= low) and (high is None or value <= high):
-            return
-    target.run_validators(value)
 
 
 def _expected(field: BelongsToField) -> str:

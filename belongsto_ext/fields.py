@@ -183,6 +183,11 @@ class BelongsToMixin(_Field):
     def scoped_cache_name(self) -> str:
         return f"{self.cache_name}:scoped"
 
+    @cached_property
+    def int_key_range(self) -> tuple[float, float] | None:
+        """The range of ``int`` keys ``set_<name>()`` accepts as they are, if any."""
+        return accessors.integer_key_range(self.target_field)
+
     def contribute_to_class(
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
