@@ -338,7 +338,7 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
         bounds = field.int_key_range
         if bounds is not None and bounds[0] <= value <= bounds[1]:
             return field.attname, value
-    model = _target(field)
+    model: type[models.Model] = field.related_model  # type: ignore[assignment]
     if value is None:
         if not field.null:
             raise ValueError(
@@ -347,7 +347,7 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
             )
         return field.name, None
     if isinstance(value, models.Model):
-        if not isinstance(value, cast("type[models.Model]", model._meta.concrete_model)):
+        if not isinstance(value, model._meta.concrete_model):  # type: ignore[arg-type]
             raise TypeError(
                 f"{_label(field, instance)}: cannot set {value!r}, a "
                 f"{type(value).__name__}. Pass a saved {model.__name__}, its key, or None."

@@ -73,6 +73,8 @@ def cache_key(model: type[models.Model], scope: Scope) -> Hashable:
         return ("managers", (model._default_manager.name,))
     if scope is False:
         return _BASE
+    if type(scope) is str and scope in model._meta.managers_map:  # the common named scope
+        return ("managers", (scope,))
     if isinstance(scope, (str, list, tuple)):
         return ("managers", _names(model, scope))
     if isinstance(scope, models.QuerySet):
