@@ -570,17 +570,21 @@ def create_related(
         )
     model = _target(field)
     target_db = router.db_for_write(model, instance=instance)
-    dbs = [target_db]
-    if save:
-        dbs.append(router.db_for_write(type(instance), instance=instance))
+    owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
+    manager = model._default_manager
+    if router.db_for_write(model) != target_db:  # where the manager alone would write
+        manager = manager.db_manager(target_db)
     snapshot = _snapshot(field, instance, None)
     try:
         if router.routers:
             _check_relation(field, instance, model(**data), target_db)
-        with contextlib.ExitStack() as stack:
-            for db in dict.fromkeys(dbs):
-                stack.enter_context(transaction.atomic(using=db))
-            obj = model._default_manager.db_manager(target_db).create(**data)
+        with (
+            transaction.atomic(using=target_db),
+            transaction.atomic(using=owner_db)
+            if owner_db != target_db
+            else contextlib.nullcontext(),
+        ):
+            obj = manager.create(**data)
             _assign_and_save(field, instance, field.name, obj, save, {})
     except BaseException:
         snapshot.restore()
