@@ -4,8 +4,9 @@ Every function takes the field first; ``fields.py`` binds them per field as
 ``get_<name>``, ``set_<name>``, ``create_<name>``, ``aget_<name>``, ... .
 
 Scoped results are cached in Django's own per-instance cache
-(``instance._state.fields_cache``) under ``field.scoped_cache_name``, as a dict
-``{scope key: (key value it was read for, object or None)}``. Assigning the
+(``instance._state.fields_cache``) under ``field.scoped_cache_name``, as a
+``ScopedCache`` ``{(scope key, using): (key value it was read for, object or None)}``.
+Assigning the
 foreign key in any way (``set_<name>``, ``book.author``, ``book.author_id``,
 ``refresh_from_db()``) drops that dict: see ``fields.KeyAttribute``.
 """
@@ -146,15 +147,19 @@ def _from_cache(
         entry = scoped.get(_entry_key(key, using))
         if entry is not None and entry[0] == value:
             return entry[1]
-    if (
-        using is None
-        and field.cache_name in fields_cache
-        and scopes.is_unfiltered(_target(field), scopes.resolve(_target(field), key))
-    ):
-        # What ``book.author`` holds (select_related, assignment, ...) is the
-        # row an unfiltered scope would read: reuse it.
+    if field.cache_name in fields_cache and _reuses_django_cache(field, key, using):
         return fields_cache[field.cache_name]
     return _MISS
+
+
+def _reuses_django_cache(field: BelongsToField, key: Hashable, using: str | None) -> bool:
+    """Whether what ``book.author`` holds (select_related, assignment, ...) answers
+    scope ``key``: only when the scope selects every row and no alias is forced.
+
+    Builds the scope's QuerySet: call it only when Django does hold an object.
+    """
+    model = _target(field)
+    return using is None and scopes.is_unfiltered(model, scopes.resolve(model, key))
 
 
 def _fetch(field: BelongsToField, instance: models.Model, key: Hashable, using: str | None) -> Any:
@@ -194,10 +199,7 @@ def _missing(
     field: BelongsToField, instances: Iterable[models.Model], key: Hashable, using: str | None
 ) -> list[models.Model]:
     """The instances with a key value that no cache answers for ``key``."""
-    model = _target(field)
-    # Resolving the scope builds a QuerySet: only do it (once) when an instance
-    # holds Django's own cached object, which an unfiltered scope may reuse.
-    unfiltered: bool | None = None
+    unfiltered: bool | None = None  # asked once, and only if Django holds an object
     entry_key = _entry_key(key, using)
     missing = []
     for instance in instances:
@@ -207,9 +209,7 @@ def _missing(
         fields_cache = instance._state.fields_cache
         if field.cache_name in fields_cache:
             if unfiltered is None:
-                unfiltered = using is None and scopes.is_unfiltered(
-                    model, scopes.resolve(model, key)
-                )
+                unfiltered = _reuses_django_cache(field, key, using)
             if unfiltered:
                 continue
         entry = fields_cache.get(field.scoped_cache_name, {}).get(entry_key)
