@@ -13,7 +13,6 @@ foreign key in any way (``set_<name>``, ``book.author``, ``book.author_id``,
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import decimal
 import math
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, models, router, transaction
 
 from . import scopes
 
@@ -72,10 +71,6 @@ def _label(field: BelongsToField, instance: models.Model) -> str:
     return f"{type(instance).__name__}.{field.name}"
 
 
-def _entry_key(key: Hashable, using: str | None) -> tuple[Hashable, str | None]:
-    return (key, using)
-
-
 class ScopedCache(dict):
     """``{(scope key, using): (key value, object or None)}`` for one instance and field.
 
@@ -96,11 +91,32 @@ def get_related(
     instance: models.Model,
     scope: scopes.Scope = None,
     using: str | None = None,
-) -> models.Model | None:
-    """Return the related object in ``scope``, or ``None``; at most one query."""
-    key, obj = _answer(field, instance, getattr(instance, field.attname), scope, using)
-    if obj is _MISS:
-        obj = _fetch(field, instance, key, using)
+    *,
+    fetch: bool = True,
+) -> Any:
+    """Return the related object in ``scope``, or ``None``; at most one query.
+
+    With ``fetch=False`` never query: return ``_MISS`` when no cache answers.
+    """
+    # Written out, not split into helpers: on a cached answer each extra call
+    # costs more than the lookup itself.
+    value = instance.__dict__.get(field.attname, _MISS)
+    if value is _MISS:  # deferred: reading it queries
+        value = getattr(instance, field.attname)
+    model: type[models.Model] = field.related_model  # type: ignore[assignment]
+    if value is None:
+        if scope is not None:
+            scopes.cache_key(model, scope)  # still refuse a bad scope
+        return None
+    key = scopes.cache_key(model, scope)
+    scoped = instance._state.fields_cache.get(field.scoped_cache_name)
+    if scoped is not None:
+        entry = scoped.get((key, using))
+        if entry is not None and entry[0] == value:
+            return entry[1]
+    obj = _from_django_cache(field, instance, key, using)
+    if obj is _MISS and fetch:
+        return _fetch(field, instance, key, using)
     return obj
 
 
@@ -111,42 +127,20 @@ async def aget_related(
     using: str | None = None,
 ) -> models.Model | None:
     """Async :func:`get_related`: answers from the caches without a thread hop."""
-    attname = field.attname
-    if attname not in instance.__dict__:  # deferred: reading it queries
+    if field.attname not in instance.__dict__:  # deferred: reading it queries
         return await sync_to_async(get_related)(field, instance, scope, using)
-    key, obj = _answer(field, instance, instance.__dict__[attname], scope, using)
+    obj = get_related(field, instance, scope, using, fetch=False)
     if obj is _MISS:
+        key = scopes.cache_key(_target(field), scope)
         obj = await sync_to_async(_fetch)(field, instance, key, using)
     return obj
 
 
-def _answer(
-    field: BelongsToField,
-    instance: models.Model,
-    value: Any,
-    scope: scopes.Scope,
-    using: str | None,
-) -> tuple[Hashable, Any]:
-    """Validate ``scope``; return its cache key and the answer no query is needed
-    for (None for a null key, a cached object), or ``_MISS``. Never queries."""
-    if value is None:
-        if scope is not None:
-            scopes.cache_key(_target(field), scope)  # still refuse a bad scope
-        return None, None
-    key = scopes.cache_key(_target(field), scope)
-    return key, _from_cache(field, instance, value, key, using)
-
-
-def _from_cache(
-    field: BelongsToField, instance: models.Model, value: Any, key: Hashable, using: str | None
+def _from_django_cache(
+    field: BelongsToField, instance: models.Model, key: Hashable, using: str | None
 ) -> Any:
-    """The cached answer for ``key``, or ``_MISS``. Never queries."""
+    """What ``book.author`` holds, if it answers scope ``key``; else ``_MISS``."""
     fields_cache = instance._state.fields_cache
-    scoped = fields_cache.get(field.scoped_cache_name)
-    if scoped is not None:
-        entry = scoped.get(_entry_key(key, using))
-        if entry is not None and entry[0] == value:
-            return entry[1]
     if field.cache_name in fields_cache and _reuses_django_cache(field, key, using):
         return fields_cache[field.cache_name]
     return _MISS
@@ -171,7 +165,7 @@ def _fetch(field: BelongsToField, instance: models.Model, key: Hashable, using: 
         # FETCH_PEERS loads every peer in one query; FETCH_RAISE raises
         # FieldFetchBlocked naming the field.
         mode.fetch(_Fetcher(field, key, using), instance)
-    return instance._state.fields_cache[field.scoped_cache_name][_entry_key(key, using)][1]
+    return instance._state.fields_cache[field.scoped_cache_name][(key, using)][1]
 
 
 class _Fetcher:
@@ -200,10 +194,13 @@ def _missing(
 ) -> list[models.Model]:
     """The instances with a key value that no cache answers for ``key``."""
     unfiltered: bool | None = None  # asked once, and only if Django holds an object
-    entry_key = _entry_key(key, using)
+    entry_key = (key, using)
+    attname = field.attname
     missing = []
     for instance in instances:
-        value = getattr(instance, field.attname)
+        value = instance.__dict__.get(attname, _MISS)
+        if value is _MISS:  # deferred: reading it queries
+            value = getattr(instance, attname)
         if value is None:
             continue
         fields_cache = instance._state.fields_cache
@@ -241,20 +238,20 @@ def _load(
     if mode is not None:
         queryset = queryset.fetch_mode(mode)  # type: ignore[attr-defined]
     target = field.target_field.attname
+    values = [getattr(instance, field.attname) for instance in instances]
     if len(instances) == 1:
-        value = getattr(instances[0], field.attname)
-        obj = next(iter(queryset.filter(**{target: value})[:1]), None)
-        found = {} if obj is None else {value: obj}
-        normalize = None
+        lookups = values
+        obj = next(iter(queryset.filter(**{target: values[0]})[:1]), None)
+        found = {} if obj is None else {values[0]: obj}
     else:
-        normalize = field.target_field.to_python
-        values = {normalize(getattr(i, field.attname)) for i in instances} - {None}
-        found = {getattr(obj, target): obj for obj in queryset.filter(**{f"{target}__in": values})}
-    entry_key = _entry_key(key, using)
+        # A key assigned as a string ("5") finds the object read back as 5.
+        lookups = [field.target_field.to_python(value) for value in values]
+        wanted = set(lookups) - {None}
+        found = {getattr(obj, target): obj for obj in queryset.filter(**{f"{target}__in": wanted})}
+    entry_key = (key, using)
     one_to_one = not field.remote_field.multiple
-    for instance in instances:
-        value = getattr(instance, field.attname)
-        obj = found.get(value if normalize is None else normalize(value))
+    for instance, value, lookup in zip(instances, values, lookups, strict=True):
+        obj = found.get(lookup)
         fields_cache = instance._state.fields_cache
         scoped = fields_cache.get(field.scoped_cache_name)
         if scoped is None:
@@ -334,10 +331,6 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
     Raises before anything changes: ``TypeError`` for a value of the wrong kind,
     ``ValueError`` for one of the right kind that cannot be used.
     """
-    if type(value) is int:  # the common case, a primary key: no conversion to do
-        bounds = field.int_key_range
-        if bounds is not None and bounds[0] <= value <= bounds[1]:
-            return field.attname, value
     model: type[models.Model] = field.related_model  # type: ignore[assignment]
     if value is None:
         if not field.null:
@@ -428,33 +421,12 @@ def _expected(field: BelongsToField) -> str:
     )
 
 
-class _Snapshot:
-    """What ``set``/``create`` may change in memory, to put back if they fail."""
-
-    __slots__ = ("states",)
-
-    def __init__(self, objs: Iterable[models.Model]) -> None:
-        self.states = [
-            (
-                obj,
-                dict(obj.__dict__),
-                obj._state.db,
-                obj._state.adding,
-                dict(obj._state.fields_cache),
-            )
-            for obj in objs
-        ]
-
-    def restore(self) -> None:
-        for obj, attrs, db, adding, fields_cache in self.states:
-            obj.__dict__.clear()
-            obj.__dict__.update(attrs)
-            obj._state.db = db
-            obj._state.adding = adding
-            obj._state.fields_cache = fields_cache
+# What set/create may change in memory, per object: its attributes, database,
+# adding flag and relation caches; _restore() puts them back if they fail.
+_State = tuple[models.Model, dict[str, Any], "str | None", bool, dict[str, Any]]
 
 
-def _snapshot(field: BelongsToField, instance: models.Model, value: Any) -> _Snapshot:
+def _snapshot(field: BelongsToField, instance: models.Model, value: Any) -> list[_State]:
     objs = [instance]
     if not field.remote_field.multiple:
         # A one-to-one assignment also writes the reverse cache of the new and
@@ -464,7 +436,19 @@ def _snapshot(field: BelongsToField, instance: models.Model, value: Any) -> _Sna
         old = instance._state.fields_cache.get(field.cache_name)
         if old is not None and old is not value:
             objs.append(old)
-    return _Snapshot(objs)
+    return [
+        (obj, obj.__dict__.copy(), obj._state.db, obj._state.adding, obj._state.fields_cache.copy())
+        for obj in objs
+    ]
+
+
+def _restore(states: list[_State]) -> None:
+    for obj, attrs, db, adding, fields_cache in states:
+        obj.__dict__.clear()
+        obj.__dict__.update(attrs)
+        obj._state.db = db
+        obj._state.adding = adding
+        obj._state.fields_cache = fields_cache
 
 
 def _assign_and_save(
@@ -477,7 +461,8 @@ def _assign_and_save(
 ) -> None:
     # ``book.author = obj`` checks the router's allow_relation and keeps
     # Django's caches right; ``book.author_id = key`` drops a stale object.
-    old = instance._state.fields_cache.get(field.cache_name)
+    one_to_one = not field.remote_field.multiple
+    old = instance._state.fields_cache.get(field.cache_name) if one_to_one else None
     try:
         setattr(instance, attr, value)
     except ValueError as exc:  # the only refusal left: the router's allow_relation
@@ -488,7 +473,6 @@ def _assign_and_save(
     if (
         old is not None
         and old is not value
-        and not field.remote_field.multiple
         and field.remote_field.get_cached_value(old, default=None) is instance
     ):
         # One-to-one: the old target no longer points back here (Django only
@@ -518,12 +502,19 @@ def set_related(
     Bad input raises before anything changes; a failed save puts the instance
     back as it was and re-raises.
     """
-    attr, value = _prepare(field, instance, value)
-    snapshot = _snapshot(field, instance, value)
+    if (
+        type(value) is int
+        and (bounds := field.int_key_range) is not None
+        and bounds[0] <= value <= bounds[1]
+    ):
+        attr = field.attname  # the common case, a primary key: nothing to convert
+    else:
+        attr, value = _prepare(field, instance, value)
+    states = _snapshot(field, instance, value)
     try:
         _assign_and_save(field, instance, attr, value, save, save_kwargs)
     except BaseException:
-        snapshot.restore()
+        _restore(states)
         raise
 
 
@@ -569,26 +560,43 @@ def create_related(
             f"of {_target(field).__name__} field names to values, not {values!r}."
         )
     model = _target(field)
-    target_db = router.db_for_write(model, instance=instance)
-    owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
     manager = model._default_manager
-    if router.db_for_write(model) != target_db:  # where the manager alone would write
-        manager = manager.db_manager(target_db)
-    snapshot = _snapshot(field, instance, None)
+    if router.routers:
+        target_db = router.db_for_write(model, instance=instance)
+        owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
+        if router.db_for_write(model) != target_db:  # where the manager alone would write
+            manager = manager.db_manager(target_db)
+    else:
+        # What every db_for_write() above returns without routers: the owner's
+        # database, else the default (where the manager alone would write).
+        target_db = owner_db = instance._state.db or DEFAULT_DB_ALIAS
+        if target_db != DEFAULT_DB_ALIAS:
+            manager = manager.db_manager(target_db)
+    states = _snapshot(field, instance, None)
     try:
         if router.routers:
             _check_relation(field, instance, model(**data), target_db)
-        with (
-            transaction.atomic(using=target_db),
-            transaction.atomic(using=owner_db)
-            if owner_db != target_db
-            else contextlib.nullcontext(),
-        ):
-            obj = manager.create(**data)
-            _assign_and_save(field, instance, field.name, obj, save, {})
+        with transaction.atomic(using=target_db):
+            if owner_db == target_db:
+                obj = _insert_and_set(field, instance, manager, data, save)
+            else:
+                with transaction.atomic(using=owner_db):
+                    obj = _insert_and_set(field, instance, manager, data, save)
     except BaseException:
-        snapshot.restore()
+        _restore(states)
         raise
+    return obj
+
+
+def _insert_and_set(
+    field: BelongsToField,
+    instance: models.Model,
+    manager: models.Manager,
+    data: Mapping[str, Any],
+    save: bool,
+) -> models.Model:
+    obj = manager.create(**data)
+    _assign_and_save(field, instance, field.name, obj, save, {})
     return obj
 
 
