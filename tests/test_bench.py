@@ -137,7 +137,7 @@ def test_a_query_count_miss_exits_2_ahead_of_time_misses() -> None:
         return None
 
     row = module.Row("made-up row", "db", call, call)
-    result = module.Result(row, 1, (2, 1), rounds=[(1, 1)])
+    result = module.Result(row, 1, 1, (2, 1), rounds=[(1, 1)])
     command = module.Command()
     queries, times = command._missed(
         [result], {"max_ratio": 1e9, "max_extra_ns": 1e12, "max_class_ratio": 1e9}
