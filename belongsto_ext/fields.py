@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -132,27 +133,28 @@ def _doc_template(protocol: type) -> str:
     return f"{summary}\n\nSee {protocol.__module__}.{protocol.__qualname__} for the parameters."
 
 
-class InjectedMethod:
-    """A method a field adds to its model, built on first access.
+class InjectedMethod(tuple):
+    """A method a field adds to its model, built on first access:
+    ``InjectedMethod((field, method name, spec))``.
 
     Making six functions per field when the model class is created would make
     class creation measurably slower than with a plain ForeignKey; instead the
     first access builds the real function (with ``alters_data`` where it
-    writes) and puts it on the class in place of this descriptor.
+    writes) and puts it on the class in place of this descriptor. It is a
+    tuple so that making one costs no Python-level call.
     """
 
-    __slots__ = ("_belongsto_field", "cls", "name", "spec")
+    __slots__ = ()
 
-    def __init__(self, field: BelongsToMixin, cls: type, name: str, spec: MethodSpec) -> None:
-        self._belongsto_field = field  # INJECTED: a base's injected method is replaced
-        self.cls = cls
-        self.name = name
-        self.spec = spec
+    # INJECTED: a base's injected method is replaced.
+    _belongsto_field = property(operator.itemgetter(0))
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
-        function = self._belongsto_field.build_method(self.cls, self.name, self.spec)
-        if self.cls.__dict__.get(self.name) is self:
-            setattr(self.cls, self.name, function)
+        field, name, spec = self
+        cls = field.model  # the class this field's copy was added to
+        function = field.build_method(cls, name, spec)
+        if cls.__dict__.get(name) is self:
+            setattr(cls, name, function)
         return function if instance is None else function.__get__(instance, owner)
 
 
@@ -193,13 +195,21 @@ class BelongsToMixin(_Field):
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         self._update_fields: dict[type[models.Model], list[str]] = {}
+        # _class_attribute() written out: this runs for every field of every
+        # model at start-up, and a call per name shows in the class-creation time.
+        namespaces = [klass.__dict__ for klass in cls.__mro__]
         for spec in METHODS:
-            method_name = spec[0] % self.name
-            existing = _class_attribute(cls, method_name)
+            method_name = spec[0] % name
+            for namespace in namespaces:
+                if method_name in namespace:
+                    existing = namespace[method_name]
+                    break
+            else:
+                existing = _ABSENT
             # Anything the model (or a base) defines itself wins, even None (an
             # opt-out); a method injected for a base's copy of the field is replaced.
             if existing is _ABSENT or getattr(existing, INJECTED, None) is not None:
-                setattr(cls, method_name, InjectedMethod(self, cls, method_name, spec))
+                setattr(cls, method_name, InjectedMethod((self, method_name, spec)))
 
     def build_method(self, cls: type[models.Model], method_name: str, spec: MethodSpec) -> Any:
         """The real function behind ``cls.<method_name>``, named and documented."""

@@ -174,8 +174,9 @@ class Command(BaseCommand):
         rows = _sync_rows(options["owners"])
         results = [self._measure(row, options) for row in rows]
         results += asyncio.run(self._measure_async(_async_rows(), options))
-        # One build per run: a build of 200 models is long enough to time alone.
-        results.append(self._measure(_class_row(options["models"]), options, iterations=3))
+        # One build per run (a build of 200 models is long enough to time
+        # alone), five runs per side per round.
+        results.append(self._measure(_class_row(options["models"]), options, iterations=5))
         return results
 
     def _measure(self, row: Row, options: dict[str, Any], iterations: int | None = None) -> Result:
