@@ -350,7 +350,7 @@ def _prepare(field: BelongsToField, instance: models.Model, value: Any) -> tuple
                 f"{_label(field, instance)}: cannot set the unsaved {model.__name__} "
                 f"{value!r}. Save it first, or use create_{field.name}()."
             )
-        if getattr(value, field.target_field.attname) is None:
+        if getattr(value, field.target_attname) is None:
             raise ValueError(
                 f"{_label(field, instance)}: cannot set {value!r}: its "
                 f"{field.target_field.name} is None, so there is no key to point at."
@@ -472,6 +472,12 @@ def set_related(
         and bounds[0] <= value <= bounds[1]
     ):
         attr = field.attname  # the common case, a primary key: nothing to convert
+    elif (
+        isinstance(value, field.related_model)  # type: ignore[arg-type]
+        and not value._state.adding
+        and getattr(value, field.target_attname) is not None
+    ):
+        attr = field.name  # the other common case, a saved instance (_prepare()'s checks)
     else:
         attr, value = _prepare(field, instance, value)
     states = _snapshot(field, instance, value)

@@ -186,6 +186,11 @@ class BelongsToMixin(_Field):
         return f"{self.cache_name}:scoped"
 
     @cached_property
+    def target_attname(self) -> str:
+        """The attribute of the related model the key points at (usually its pk)."""
+        return self.target_field.attname
+
+    @cached_property
     def int_key_range(self) -> tuple[float, float] | None:
         """The range of ``int`` keys ``set_<name>()`` accepts as they are, if any."""
         return accessors.integer_key_range(self.target_field)
