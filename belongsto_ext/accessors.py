@@ -423,7 +423,7 @@ def _expected(field: BelongsToField) -> str:
 
 # What set/create may change in memory, per object: its attributes, database,
 # adding flag and relation caches; _restore() puts them back if they fail.
-_State = tuple[models.Model, dict[str, Any], "str | None", bool, dict[str, Any]]
+_State = tuple[models.Model, dict[str, Any], str | None, bool, dict[str, Any]]
 
 
 def _snapshot(field: BelongsToField, instance: models.Model, value: Any) -> list[_State]:
@@ -480,10 +480,15 @@ def set_related(
         attr = field.name  # the other common case, a saved instance (_prepare()'s checks)
     else:
         attr, value = _prepare(field, instance, value)
-    states = _snapshot(field, instance, value)
-    old = (
-        None if field.remote_field.multiple else instance._state.fields_cache.get(field.cache_name)
-    )
+    state = instance._state
+    if field.remote_field.multiple:  # _snapshot(), written out for the common case
+        states = [
+            (instance, instance.__dict__.copy(), state.db, state.adding, state.fields_cache.copy())
+        ]
+        old = None
+    else:
+        states = _snapshot(field, instance, value)
+        old = state.fields_cache.get(field.cache_name)
     try:
         # ``book.author = obj`` checks the router's allow_relation and keeps
         # Django's caches right; ``book.author_id = key`` drops a stale object.
@@ -504,9 +509,7 @@ def set_related(
             field.remote_field.set_cached_value(old, None)
         if save:
             if not (
-                instance._state.adding
-                or "update_fields" in save_kwargs
-                or save_kwargs.get("force_insert")
+                state.adding or "update_fields" in save_kwargs or save_kwargs.get("force_insert")
             ):
                 save_kwargs["update_fields"] = field.update_fields_for(type(instance))
             instance.save(**save_kwargs)
