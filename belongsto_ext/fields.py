@@ -199,7 +199,6 @@ class BelongsToMixin(_Field):
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
-        self._update_fields: dict[type[models.Model], list[str]] = {}
         # _class_attribute() written out: this runs for every field of every
         # model at start-up, and a call per name shows in the class-creation time.
         namespaces = [klass.__dict__ for klass in cls.__mro__]
@@ -311,6 +310,11 @@ class BelongsToMixin(_Field):
                 id="belongsto_ext.W001",
             )
         ]
+
+    @cached_property
+    def _update_fields(self) -> dict[type[models.Model], list[str]]:
+        """``update_fields_for()``'s answers, per model (made on first use, not at class creation)."""
+        return {}
 
     def update_fields_for(self, model: type[models.Model]) -> list[str]:
         """This column plus ``model``'s ``auto_now`` columns: what ``set_<name>`` saves."""
