@@ -180,9 +180,10 @@ class Command(BaseCommand):
         rows = _sync_rows(options["owners"])
         results = [self._measure(row, options) for row in rows]
         results += asyncio.run(self._measure_async(_async_rows(), options))
-        # One build per run (a build of 200 models is long enough to time
-        # alone), five runs per side per round.
-        results.append(self._measure(_class_row(options["models"]), options, iterations=5))
+        # One build per run: a build of 200 models is long enough to time alone.
+        results.append(
+            self._measure(_class_row(options["models"]), options, iterations=options["runs"])
+        )
         return results
 
     def _measure(self, row: Row, options: dict[str, Any], iterations: int | None = None) -> Result:
@@ -190,7 +191,10 @@ class Command(BaseCommand):
         result = Result(row, calls, runs, (_count(row.ours), _count(row.theirs)))
         for _ in range(options["rounds"]):
             clock = self.clock if row.kind == DB else self.local_clock
-            result.rounds.append(_round(row.ours, row.theirs, calls, runs, clock))
+            # A build of models leaves cyclic garbage behind: collect it before
+            # each run, so that every run starts from the same heap.
+            collect = row.kind == CLASS
+            result.rounds.append(_round(row.ours, row.theirs, calls, runs, clock, collect))
         return result
 
     async def _measure_async(self, rows: list[Row], options: dict[str, Any]) -> list[Result]:
@@ -299,10 +303,17 @@ def _split(total: float, runs: int) -> tuple[int, int]:
 
 
 def _round(
-    ours: Call, theirs: Call, calls: int, runs: int, clock: Callable[[], int]
+    ours: Call,
+    theirs: Call,
+    calls: int,
+    runs: int,
+    clock: Callable[[], int],
+    collect: bool = False,
 ) -> tuple[int, int]:
     """One round: ``runs`` timed runs of ``calls`` calls per side, interleaved,
-    alternating which side goes first; returns each side's fastest run."""
+    alternating which side goes first; returns each side's fastest run. The
+    garbage collector runs before the round (and with ``collect`` before each
+    run), never inside a timed run."""
     times: tuple[list[int], list[int]] = ([], [])
     gc.collect()
     gc.disable()
@@ -310,6 +321,8 @@ def _round(
         for i in range(runs):
             for side in (0, 1) if i % 2 == 0 else (1, 0):
                 call = ours if side == 0 else theirs
+                if collect:
+                    gc.collect()
                 start = clock()
                 for _ in range(calls):
                     call()
