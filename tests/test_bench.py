@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,27 @@ def test_a_query_count_miss_exits_2_ahead_of_time_misses() -> None:
     )
     assert queries == ["made-up row: 2 queries, hand-written 1"]
     assert times == []
+
+
+def test_a_round_interleaves_the_sides_and_keeps_each_sides_fastest_run() -> None:
+    """Runs alternate which side goes first; a side's slowest runs (the machine's
+    other work) do not count, only its fastest."""
+    from testproject.library.management.commands.bench import _round
+
+    now = [0]
+    order: list[str] = []
+    ours_runs, theirs_runs = [50, 30, 90, 40], [70, 20, 60, 80]
+
+    def side(name: str, durations: list[int]) -> Callable[[], None]:
+        def call() -> None:
+            order.append(name)
+            now[0] += durations.pop(0)
+
+        return call
+
+    best = _round(
+        side("ours", ours_runs), side("theirs", theirs_runs), 1, 4, lambda: now[0], collect=True
+    )
+
+    assert best == (30, 20)
+    assert order == ["ours", "theirs", "theirs", "ours", "ours", "theirs", "theirs", "ours"]
