@@ -189,11 +189,11 @@ class Command(BaseCommand):
     def _measure(self, row: Row, options: dict[str, Any], iterations: int | None = None) -> Result:
         calls, runs = _split(iterations or options["iterations"] * row.weight, options["runs"])
         result = Result(row, calls, runs, (_count(row.ours), _count(row.theirs)))
+        clock = self.clock if row.kind == DB else self.local_clock
+        # A build of models leaves cyclic garbage behind: collect it before
+        # each run, so that every run starts from the same heap.
+        collect = row.kind == CLASS
         for _ in range(options["rounds"]):
-            clock = self.clock if row.kind == DB else self.local_clock
-            # A build of models leaves cyclic garbage behind: collect it before
-            # each run, so that every run starts from the same heap.
-            collect = row.kind == CLASS
             result.rounds.append(_round(row.ours, row.theirs, calls, runs, clock, collect))
         return result
 
