@@ -426,20 +426,22 @@ def _expected(field: BelongsToField) -> str:
 _State = tuple[models.Model, dict[str, Any], str | None, bool, dict[str, Any]]
 
 
+def _state_of(obj: models.Model) -> _State:
+    state = obj._state
+    return (obj, obj.__dict__.copy(), state.db, state.adding, state.fields_cache.copy())
+
+
 def _snapshot(field: BelongsToField, instance: models.Model, value: Any) -> list[_State]:
-    objs = [instance]
+    """The states of ``instance`` and of the objects setting ``value`` also writes to."""
+    states = [_state_of(instance)]
     if not field.remote_field.multiple:
         # A one-to-one assignment also writes the reverse cache of the new and
         # the old related object.
-        if isinstance(value, models.Model):
-            objs.append(value)
         old = instance._state.fields_cache.get(field.cache_name)
-        if old is not None and old is not value:
-            objs.append(old)
-    return [
-        (obj, obj.__dict__.copy(), obj._state.db, obj._state.adding, obj._state.fields_cache.copy())
-        for obj in objs
-    ]
+        for obj in (value, None if old is value else old):
+            if isinstance(obj, models.Model):
+                states.append(_state_of(obj))
+    return states
 
 
 def _restore(states: list[_State]) -> None:
@@ -559,7 +561,7 @@ def create_related(
             f"{_label(field, instance)}: create_{field.name}() values must be a mapping "
             f"of {_target(field).__name__} field names to values, not {values!r}."
         )
-    model = _target(field)
+    model: type[models.Model] = field.related_model  # type: ignore[assignment]
     manager = model._default_manager
     if router.routers:
         target_db = router.db_for_write(model, instance=instance)
@@ -578,25 +580,15 @@ def create_related(
             _check_relation(field, instance, model(**data), target_db)
         with transaction.atomic(using=target_db):
             if owner_db == target_db:
-                obj = _insert_and_set(field, instance, manager, data, save)
+                obj = manager.create(**data)
+                set_related(field, instance, obj, save)
             else:
                 with transaction.atomic(using=owner_db):
-                    obj = _insert_and_set(field, instance, manager, data, save)
+                    obj = manager.create(**data)
+                    set_related(field, instance, obj, save)
     except BaseException:
         _restore(states)
         raise
-    return obj
-
-
-def _insert_and_set(
-    field: BelongsToField,
-    instance: models.Model,
-    manager: models.Manager,
-    data: Mapping[str, Any],
-    save: bool,
-) -> models.Model:
-    obj = manager.create(**data)
-    set_related(field, instance, obj, save)
     return obj
 
 
