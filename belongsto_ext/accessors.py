@@ -483,7 +483,7 @@ def set_related(
     else:
         attr, value = _prepare(field, instance, value)
     state = instance._state
-    if field.remote_field.multiple:  # _snapshot(), written out for the common case
+    if field.remote_field.multiple:  # _snapshot(): only _state_of(instance), written out
         states = [
             (instance, instance.__dict__.copy(), state.db, state.adding, state.fields_cache.copy())
         ]
