@@ -268,30 +268,24 @@ def test_refresh_from_db_picks_up_a_key_changed_elsewhere(django_assert_num_quer
 # ------------------------------------------- reusing what Django already holds
 
 
-def author_held_by(how: str, author: Any) -> Any:
-    """A book whose ``author`` Django already holds, obtained ``how``."""
-    book = factories.BookFactory(author=author)
+def held_by(how: str, name: str, obj: Any) -> Any:
+    """A book whose ``name`` relation Django already holds (``obj``), obtained ``how``."""
+    book = factories.BookFactory(**{name: obj})
     if how == "select_related":
-        return Book.objects.select_related("author").get(pk=book.pk)
+        return Book.objects.select_related(name).get(pk=book.pk)
     if how == "prefetch_related":
-        return Book.objects.prefetch_related("author").get(pk=book.pk)
+        return Book.objects.prefetch_related(name).get(pk=book.pk)
     book = fresh(book)
     if how == "assignment":
-        book.author = author
-    elif how == "set_author":
-        book.set_author(author)
-    elif how == "set_author-save-false":
-        book.set_author(author, save=False)
+        setattr(book, name, obj)
+    elif how == "set":
+        getattr(book, f"set_{name}")(obj)
+    elif how == "set-save-false":
+        getattr(book, f"set_{name}")(obj, save=False)
     return book
 
 
-HOLDING = [
-    "select_related",
-    "prefetch_related",
-    "assignment",
-    "set_author",
-    "set_author-save-false",
-]
+HOLDING = ["select_related", "prefetch_related", "assignment", "set", "set-save-false"]
 
 
 @pytest.mark.parametrize("how", HOLDING)
@@ -300,7 +294,7 @@ def test_unfiltered_scope_reuses_the_held_object(
     how: str, scope: Any, django_assert_num_queries: Any
 ) -> None:
     author = factories.AuthorFactory(deleted=True, active=False)
-    book = author_held_by(how, author)
+    book = held_by(how, "author", author)
     held = book.author
     with django_assert_num_queries(0):
         assert book.get_author(scope=scope) is held
@@ -315,22 +309,6 @@ def test_unfiltered_scope_reuses_create_author(scope: Any, django_assert_num_que
         assert book.get_author(scope=scope) is created
 
 
-def publisher_held_by(how: str, publisher: Any) -> Any:
-    book = factories.BookFactory(publisher=publisher)
-    if how == "select_related":
-        return Book.objects.select_related("publisher").get(pk=book.pk)
-    if how == "prefetch_related":
-        return Book.objects.prefetch_related("publisher").get(pk=book.pk)
-    book = fresh(book)
-    if how == "assignment":
-        book.publisher = publisher
-    elif how == "set_author":
-        book.set_publisher(publisher)
-    elif how == "set_author-save-false":
-        book.set_publisher(publisher, save=False)
-    return book
-
-
 @pytest.mark.parametrize("how", HOLDING)
 @pytest.mark.parametrize("scope", [None, True, "objects", False])
 def test_unfiltered_default_manager_reuses_the_held_object(
@@ -338,7 +316,7 @@ def test_unfiltered_default_manager_reuses_the_held_object(
 ) -> None:
     publisher = factories.PublisherFactory()
     other = factories.PublisherFactory()
-    book = publisher_held_by(how, other if how.startswith("set") else publisher)
+    book = held_by(how, "publisher", other if how.startswith("set") else publisher)
     held = book.publisher
     with django_assert_num_queries(0):
         assert book.get_publisher(scope=scope) is held
@@ -369,7 +347,7 @@ def test_filtering_scope_never_answers_from_the_held_object(
     how: str, scope: Any, fields: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
     author = factories.AuthorFactory(**fields)
-    book = author_held_by(how, author)
+    book = held_by(how, "author", author)
     assert book.author == author  # Django holds it...
     with django_assert_num_queries(1):
         assert book.get_author(scope=scope) is None  # ...but the scope hides it
@@ -381,7 +359,7 @@ def test_filtering_scope_queries_even_when_the_held_object_is_visible(
     how: str, scope: Any, django_assert_num_queries: Any
 ) -> None:
     author = factories.AuthorFactory()
-    book = author_held_by(how, author)
+    book = held_by(how, "author", author)
     with django_assert_num_queries(1):
         assert book.get_author(scope=scope) == author
 
