@@ -253,6 +253,22 @@ def test_create_on_a_pinned_model_is_atomic_on_its_database(inserted: list[Any])
     assert row_state(city)["country_id"] == "IT"
 
 
+def test_create_without_a_router_writes_where_the_owner_lives(inserted: list[Any]) -> None:
+    """No router: the target goes to the owner's database (what every db_for_write()
+    answers then), atomically, and nothing reaches ``default``."""
+    publisher = Publisher.objects.db_manager("other").create(name="Archive")
+    book = Book.objects.db_manager("other").create(title="Archived", publisher_id=publisher.pk)
+    inserted.clear()
+    with override_settings(DATABASE_ROUTERS=[]), sent() as queries:
+        author = book.create_author(name="New")
+    assert queries == only("other", "INSERT", "UPDATE")
+    assert author._state.db == "other"
+    assert inserted == [("Author", "other", {"other"})]
+    assert (
+        Book.objects.using("other").values_list("author_id", flat=True).get(pk=book.pk) == author.pk
+    )
+
+
 def test_create_failure_rolls_back_on_the_targets_database() -> None:
     city, _ = city_in_country()
     City.objects.filter(pk=city.pk).delete()  # the owner's UPDATE will match no row
