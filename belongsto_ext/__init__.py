@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .accessors import aprefetch, prefetch
+from .batch import aprefetch, prefetch
 from .fields import BelongsToField, BelongsToOneField
 from .scopes import InvalidScope
 from .types import (
@@ -11,6 +11,8 @@ from .types import (
     AsyncSetAssociation,
     CreateAssociation,
     GetAssociation,
+    KeyValue,
+    Scope,
     SetAssociation,
 )
 
@@ -23,6 +25,8 @@ __all__ = [
     "CreateAssociation",
     "GetAssociation",
     "InvalidScope",
+    "KeyValue",
+    "Scope",
     "SetAssociation",
     "aprefetch",
     "prefetch",

@@ -5,84 +5,120 @@
 from __future__ import annotations
 
 import functools
-import inspect
-import operator
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core import checks
 from django.db import models
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.fields.related_descriptors import (
+    ForeignKeyDeferredAttribute,
+    ForwardManyToOneDescriptor,
+    ForwardOneToOneDescriptor,
+)
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.utils.functional import cached_property
 
-from . import accessors, scopes, types
+from . import accessors, cache, types
+from .types import KeyValue, Scope
 
 __all__ = ["BelongsToField", "BelongsToOneField"]
 
-# The attribute that marks a method as installed by this app (its value is the field).
-INJECTED = "_belongsto_field"
 _ABSENT = object()
 
 
-def _class_attribute(cls: type, name: str) -> Any:
-    """``name`` as the class (or its nearest base) defines it, unbound; _ABSENT if none."""
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
-    return _ABSENT
+# ---------------------------------------------------------- descriptors
 
 
 class KeyAttribute(ForeignKeyDeferredAttribute):
     """The ``<name>_id`` attribute: assigning it (even the same value, as
-    ``refresh_from_db()`` does) drops the field's cached scoped results."""
+    ``refresh_from_db()`` does) drops the field's scoped answers and its
+    read-your-writes pin."""
 
     field: BelongsToMixin
 
     def __set__(self, instance: models.Model, value: Any) -> None:
-        instance._state.fields_cache.pop(self.field.scoped_cache_name, None)
+        cache.drop(self.field, instance)
         super().__set__(instance, value)  # type: ignore[misc]  # not in django-stubs
 
 
+class _ReadsYourWrites:
+    """``instance.<name>`` reads the key this instance just wrote with
+    ``set_<name>()`` / ``create_<name>()`` where writes go, as ``get_<name>()`` does."""
+
+    field: BelongsToMixin
+
+    def get_object(self, instance: models.Model) -> Any:
+        alias = accessors.pinned_alias(self.field, instance)
+        if alias is None:
+            return super().get_object(instance)  # type: ignore[misc]
+        queryset = self.get_queryset(instance=instance).using(alias)  # type: ignore[attr-defined]
+        return queryset.get(self.field.get_reverse_related_filter(instance))
+
+
+class ForwardDescriptor(_ReadsYourWrites, ForwardManyToOneDescriptor):
+    pass
+
+
+class ForwardOneToOneDescriptorPinned(_ReadsYourWrites, ForwardOneToOneDescriptor):
+    pass
+
+
 # ------------------------------------------------------- injected methods
-#
-# Each factory returns a real function (not a partialmethod, which would drop
-# ``alters_data``) bound to one field.
 
 
-def _make_get(field: BelongsToField) -> Callable[..., Any]:
-    def get(self: models.Model, *, scope: scopes.Scope = None, using: str | None = None) -> Any:
-        return accessors.get_related(field, self, scope, using)
-
-    return get
-
-
-def _make_aget(field: BelongsToField) -> Callable[..., Any]:
-    async def aget(
-        self: models.Model, *, scope: scopes.Scope = None, using: str | None = None
-    ) -> Any:
-        return await accessors.aget_related(field, self, scope, using)
-
-    return aget
+class MethodSpec(NamedTuple):
+    template: str  # "get_%s"
+    alters_data: bool
+    protocol: type  # the Protocol that types and documents it
 
 
-def _make_set(field: BelongsToField) -> Callable[..., Any]:
-    def set_(self: models.Model, value: Any, *, save: bool = True, **save_kwargs: Any) -> None:
-        accessors.set_related(field, self, value, save, **save_kwargs)
+METHODS: tuple[MethodSpec, ...] = (
+    MethodSpec("get_%s", False, types.GetAssociation),
+    MethodSpec("set_%s", True, types.SetAssociation),
+    MethodSpec("create_%s", True, types.CreateAssociation),
+    MethodSpec("aget_%s", False, types.AsyncGetAssociation),
+    MethodSpec("aset_%s", True, types.AsyncSetAssociation),
+    MethodSpec("acreate_%s", True, types.AsyncCreateAssociation),
+)
 
-    return set_
+
+def method_names(name: str) -> list[str]:
+    """The names of the methods a field called ``name`` adds to its model."""
+    return [spec.template % name for spec in METHODS]
 
 
-def _make_aset(field: BelongsToField) -> Callable[..., Any]:
-    async def aset(
-        self: models.Model, value: Any, *, save: bool = True, **save_kwargs: Any
+def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
+    """The six methods of ``field``, real functions in the order of :data:`METHODS`
+    (not partialmethods, which would drop ``alters_data``). Their docstrings are
+    short and fixed, so that building them costs nothing; each names the
+    Protocol in ``belongsto_ext.types`` that documents it."""
+
+    get_related, set_related, create_related = (
+        accessors.get_related,
+        accessors.set_related,
+        accessors.create_related,
+    )
+
+    def get(self: models.Model, *, scope: Scope[Any] = None, using: str | None = None) -> Any:
+        """Return the related object in ``scope``, or None.
+
+        See belongsto_ext.types.GetAssociation for the parameters.
+        """
+        return get_related(field, self, scope=scope, using=using)
+
+    def set_(
+        self: models.Model,
+        value: KeyValue | models.Model | None,
+        *,
+        save: bool = True,
+        **save_kwargs: Any,
     ) -> None:
-        await accessors.aset_related(field, self, value, save, **save_kwargs)
+        """Point the relation at ``value`` and save only that column.
 
-    return aset
+        See belongsto_ext.types.SetAssociation for the parameters.
+        """
+        set_related(field, self, value, save=save, **save_kwargs)
 
-
-def _make_create(field: BelongsToField) -> Callable[..., Any]:
     def create(
         self: models.Model,
         values: Mapping[str, Any] | None = None,
@@ -91,12 +127,28 @@ def _make_create(field: BelongsToField) -> Callable[..., Any]:
         save: bool = True,
         **fields: Any,
     ) -> Any:
-        return accessors.create_related(field, self, values, save, **fields)
+        """Create the related object from ``values`` and ``fields``, set it, and return it.
 
-    return create
+        See belongsto_ext.types.CreateAssociation for the parameters.
+        """
+        return create_related(field, self, values, save=save, **fields)
 
+    async def aget(
+        self: models.Model, *, scope: Scope[Any] = None, using: str | None = None
+    ) -> Any:
+        """Async get_<name>(): see belongsto_ext.types.AsyncGetAssociation."""
+        return await accessors.aget_related(field, self, scope=scope, using=using)
 
-def _make_acreate(field: BelongsToField) -> Callable[..., Any]:
+    async def aset(
+        self: models.Model,
+        value: KeyValue | models.Model | None,
+        *,
+        save: bool = True,
+        **save_kwargs: Any,
+    ) -> None:
+        """Async set_<name>(): see belongsto_ext.types.AsyncSetAssociation."""
+        await accessors.aset_related(field, self, value, save=save, **save_kwargs)
+
     async def acreate(
         self: models.Model,
         values: Mapping[str, Any] | None = None,
@@ -105,62 +157,20 @@ def _make_acreate(field: BelongsToField) -> Callable[..., Any]:
         save: bool = True,
         **fields: Any,
     ) -> Any:
-        return await accessors.acreate_related(field, self, values, save, **fields)
+        """Async create_<name>(): see belongsto_ext.types.AsyncCreateAssociation."""
+        return await accessors.acreate_related(field, self, values, save=save, **fields)
 
-    return acreate
-
-
-# (name template, factory, alters_data, the Protocol that types and documents it)
-MethodSpec = tuple[str, Callable[[Any], Callable[..., Any]], bool, type]
-METHODS: tuple[MethodSpec, ...] = (
-    ("get_%s", _make_get, False, types.GetAssociation),
-    ("set_%s", _make_set, True, types.SetAssociation),
-    ("create_%s", _make_create, True, types.CreateAssociation),
-    ("aget_%s", _make_aget, False, types.AsyncGetAssociation),
-    ("aset_%s", _make_aset, True, types.AsyncSetAssociation),
-    ("acreate_%s", _make_acreate, True, types.AsyncCreateAssociation),
-)
+    return get, set_, create, aget, aset, acreate
 
 
-@functools.cache
-def _doc_template(protocol: type) -> str:
-    """The summary line of ``protocol.__call__``'s docstring and where the rest is.
-
-    Computed once per protocol, and short, so that installing the methods
-    keeps model class creation as cheap as with a plain ForeignKey.
-    """
-    summary = inspect.cleandoc(protocol.__call__.__doc__ or "").partition("\n\n")[0]
-    return f"{summary}\n\nSee {protocol.__module__}.{protocol.__qualname__} for the parameters."
+# The code of the functions _make_methods() builds: it tells them from a method
+# the model defines itself.
+_CODES = frozenset(method.__code__ for method in _make_methods(None))  # type: ignore[arg-type]
 
 
-class InjectedMethod(tuple):
-    """A method a field adds to its model, built on first access:
-    ``InjectedMethod((field, method name, spec))``.
-
-    Making six functions per field when the model class is created would make
-    class creation measurably slower than with a plain ForeignKey; instead the
-    first access builds the real function (with ``alters_data`` where it
-    writes) and puts it on the class in place of this descriptor. It is a
-    tuple so that making one costs no Python-level call.
-    """
-
-    __slots__ = ()
-
-    # INJECTED: a base's injected method is replaced.
-    _belongsto_field = property(operator.itemgetter(0))
-
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        field, name, spec = self
-        cls = field.model  # the class this field's copy was added to
-        function = field.build_method(cls, name, spec)
-        if cls.__dict__.get(name) is self:
-            setattr(cls, name, function)
-        return function if instance is None else function.__get__(instance, owner)
-
-
-def method_names(name: str) -> list[str]:
-    """The names of the methods a field called ``name`` adds to its model."""
-    return [template % name for template, *_ in METHODS]
+def _installed(attr: object) -> bool:
+    """Whether ``attr`` is a method a BelongsTo field installed."""
+    return getattr(attr, "__code__", None) in _CODES
 
 
 if TYPE_CHECKING:
@@ -181,57 +191,43 @@ class BelongsToMixin(_Field):
     # What deconstruct() reports: migrations see the plain Django field.
     django_path: str
 
+    def __init__(self, *args: Any, scopes: Iterable[str] | None = None, **kwargs: Any) -> None:
+        # Only these manager names are accepted as scope strings (None: any manager).
+        self.scopes: tuple[str, ...] | None = (
+            None if scopes is None else (scopes,) if isinstance(scopes, str) else tuple(scopes)
+        )
+        super().__init__(*args, **kwargs)
+
+    @cached_property
+    def target_field(self) -> models.Field[Any, Any]:
+        """The field of the target the key holds a value of (usually its primary key).
+
+        Django's property looks it up on each access; it never changes once the
+        target is resolved, and ``set_<name>()`` reads it on every call.
+        """
+        return self.foreign_related_fields[0]
+
     @cached_property
     def scoped_cache_name(self) -> str:
+        """Where the scoped answers and the pin live in the instance's ``fields_cache``."""
         return f"{self.cache_name}:scoped"
-
-    @cached_property
-    def target_attname(self) -> str:
-        """The attribute of the related model the key points at (usually its pk)."""
-        return self.target_field.attname
-
-    @cached_property
-    def int_key_range(self) -> tuple[float, float] | None:
-        """The range of ``int`` keys ``set_<name>()`` accepts as they are, if any."""
-        return accessors.integer_key_range(self.target_field)
 
     def contribute_to_class(
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
-        # _class_attribute() written out: this runs for every field of every
-        # model at start-up, and a call per name shows in the class-creation time.
-        namespaces = [klass.__dict__ for klass in cls.__mro__]
-        for spec in METHODS:
-            method_name = spec[0] % name
-            for namespace in namespaces:
-                if method_name in namespace:
-                    existing = namespace[method_name]
-                    break
-            else:
-                existing = _ABSENT
+        for spec, method in zip(METHODS, _make_methods(self), strict=True):
+            method_name = spec.template % name
+            existing = getattr(cls, method_name, _ABSENT)
             # Anything the model (or a base) defines itself wins, even None (an
-            # opt-out); a method injected for a base's copy of the field is replaced.
-            if existing is _ABSENT or getattr(existing, INJECTED, None) is not None:
-                setattr(cls, method_name, InjectedMethod((self, method_name, spec)))
-
-    def build_method(self, cls: type[models.Model], method_name: str, spec: MethodSpec) -> Any:
-        """The real function behind ``cls.<method_name>``, named and documented."""
-        _template, factory, alters_data, protocol = spec
-        method: Any = factory(self)
-        method.__name__ = method_name
-        method.__qualname__ = f"{cls.__qualname__}.{method_name}"
-        method.__module__ = cls.__module__
-        doc = _doc_template(protocol)
-        method.__doc__ = doc.replace("<name>", self.name).replace("<Target>", self._target_name())
-        if alters_data:
-            method.alters_data = True
-        setattr(method, INJECTED, self)
-        return method
-
-    def _target_name(self) -> str:
-        model = self.remote_field.model
-        return model if isinstance(model, str) else model.__name__
+            # opt-out); a method installed for a base's copy of the field is replaced.
+            if existing is not _ABSENT and not _installed(existing):
+                continue
+            method.__name__ = method_name
+            method.__qualname__ = f"{cls.__qualname__}.{method_name}"
+            if spec.alters_data:
+                method.alters_data = True  # type: ignore[attr-defined]
+            setattr(cls, method_name, method)
 
     # ------------------------------------------------------------ checks
 
@@ -240,6 +236,7 @@ class BelongsToMixin(_Field):
             *super().check(**kwargs),
             *self._check_method_names(),
             *self._check_primary_key(),
+            *self._check_scopes(),
         ]
 
     def _check_method_names(self) -> list[checks.CheckMessage]:
@@ -263,14 +260,23 @@ class BelongsToMixin(_Field):
                 obj=self,
                 id="belongsto_ext.E003",
             )
-        attr = _class_attribute(model, method_name)
-        # A method (ours, or one the user wrote on purpose) or None (an opt-out).
-        if (
-            attr is None
-            or attr is _ABSENT
-            or callable(attr)
-            or isinstance(attr, (classmethod, InjectedMethod))
+        attr = getattr(model, method_name, _ABSENT)
+        generated = _generated_methods(model).get(method_name)
+        # Django's partialmethod, or ours hiding it (declared first): either
+        # way one of the two is lost. A function the user wrote is theirs.
+        if generated is not None and (
+            isinstance(attr, functools.partialmethod) or _installed(attr)
         ):
+            other, why = generated
+            return checks.Error(
+                f"{method_name}() is the method Django adds to {model.__name__} for "
+                f"field '{other}' ({why}), not this field's.",
+                hint=f"Rename the field '{self.name}' or '{other}'.",
+                obj=self,
+                id="belongsto_ext.E003",
+            )
+        # A method (ours, or one the user wrote on purpose) or None (an opt-out).
+        if attr is None or attr is _ABSENT or callable(attr) or isinstance(attr, classmethod):
             return None
         for field in model._meta.get_fields():
             if isinstance(field, ForeignObjectRel):
@@ -311,27 +317,39 @@ class BelongsToMixin(_Field):
             )
         ]
 
-    @cached_property
-    def _update_fields(self) -> dict[type[models.Model], list[str]]:
-        """``update_fields_for()``'s answers, per model (made on first use, not at class creation)."""
-        return {}
-
-    def update_fields_for(self, model: type[models.Model]) -> list[str]:
-        """This column plus ``model``'s ``auto_now`` columns: what ``set_<name>`` saves."""
-        try:
-            return self._update_fields[model]
-        except KeyError:
-            names = [self.name] + [
-                f.name
-                for f in model._meta.concrete_fields
-                if getattr(f, "auto_now", False) and f.name != self.name
-            ]
-            self._update_fields[model] = names
-            return names
+    def _check_scopes(self) -> list[checks.CheckMessage]:
+        """Every name in ``scopes=`` must be a manager of the target (once resolved)."""
+        target = self.remote_field.model
+        if self.scopes is None or isinstance(target, str):
+            return []
+        managers = target._meta.managers_map
+        return [
+            checks.Error(
+                f"scopes= names {name!r}, which is not a manager of {target.__name__}.",
+                hint=f"{target.__name__}'s managers: {', '.join(sorted(managers))}.",
+                obj=self,
+                id="belongsto_ext.E005",
+            )
+            for name in self.scopes
+            if not isinstance(name, str) or name not in managers
+        ]
 
     def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
+        # The options this app adds change no column: migrations never see them.
         name, _path, args, kwargs = super().deconstruct()
         return name, self.django_path, args, kwargs
+
+
+def _generated_methods(model: type[models.Model]) -> dict[str, tuple[str, str]]:
+    """The per-field methods Django adds to ``model``: ``{name: (field, why)}``."""
+    generated = {}
+    for field in model._meta.fields:
+        if field.choices is not None:
+            generated[f"get_{field.name}_display"] = (field.name, "its choices")
+        if isinstance(field, models.DateField) and not field.null:
+            for direction in ("next", "previous"):
+                generated[f"get_{direction}_by_{field.name}"] = (field.name, "a date field")
+    return generated
 
 
 class BelongsToField(BelongsToMixin, _ForeignKey):
@@ -339,9 +357,11 @@ class BelongsToField(BelongsToMixin, _ForeignKey):
     ``create_<name>`` and ``aget_<name>``, ``aset_<name>``, ``acreate_<name>``."""
 
     django_path = "django.db.models.ForeignKey"
+    forward_related_accessor_class = ForwardDescriptor
 
 
 class BelongsToOneField(BelongsToMixin, _OneToOneField):
     """A ``OneToOneField`` with the same methods as :class:`BelongsToField`."""
 
     django_path = "django.db.models.OneToOneField"
+    forward_related_accessor_class = ForwardOneToOneDescriptorPinned

@@ -36,6 +36,8 @@ __all__ = [
     "AsyncSetAssociation",
     "CreateAssociation",
     "GetAssociation",
+    "KeyValue",
+    "Scope",
     "SetAssociation",
 ]
 
@@ -44,6 +46,12 @@ T = TypeVar("T", bound=Model)
 T_co = TypeVar("T_co", bound=Model, covariant=True)
 T_contra = TypeVar("T_contra", bound=Model, contravariant=True)
 
+#: What ``scope=`` accepts: ``Scope[Author]`` admits QuerySets of Author only.
+Scope = bool | str | list[str] | tuple[str, ...] | QuerySet[T] | None
+
+#: A key value ``set_<name>()`` converts with the target's key field.
+KeyValue = int | str | float | Decimal | UUID | date | time | timedelta
+
 
 class GetAssociation(Protocol[T]):
     """The type of ``get_<name>``."""
@@ -51,7 +59,7 @@ class GetAssociation(Protocol[T]):
     def __call__(
         self,
         *,
-        scope: bool | str | list[str] | tuple[str, ...] | QuerySet[T] | None = None,
+        scope: Scope[T] = None,
         using: str | None = None,
     ) -> T | None:
         """Return the related <Target> in ``scope``, or None.
@@ -89,7 +97,7 @@ class SetAssociation(Protocol[T_contra]):
 
     def __call__(
         self,
-        value: T_contra | int | str | float | Decimal | UUID | date | time | timedelta | None,
+        value: T_contra | KeyValue | None,
         *,
         save: bool = True,
         **save_kwargs: Any,
@@ -164,7 +172,7 @@ class AsyncGetAssociation(Protocol[T]):
     async def __call__(
         self,
         *,
-        scope: bool | str | list[str] | tuple[str, ...] | QuerySet[T] | None = None,
+        scope: Scope[T] = None,
         using: str | None = None,
     ) -> T | None:
         """Async ``get_<name>()``: same arguments, result and errors.
@@ -180,7 +188,7 @@ class AsyncSetAssociation(Protocol[T_contra]):
 
     async def __call__(
         self,
-        value: T_contra | int | str | float | Decimal | UUID | date | time | timedelta | None,
+        value: T_contra | KeyValue | None,
         *,
         save: bool = True,
         **save_kwargs: Any,

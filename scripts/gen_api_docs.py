@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,34 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "api.md"
 sys.path.insert(0, str(ROOT))
 
-from belongsto_ext import accessors, fields  # noqa: E402
+from django.db.models import QuerySet  # noqa: E402
+
+from belongsto_ext import batch, fields, types  # noqa: E402
 
 SECTIONS = ("Args", "Returns", "Raises")
 TYPE_VARS = re.compile(r"\b(T|T_co|T_contra)\b")
-# Aliases that would tell a reader nothing, spelled out.
-ALIASES = {"Scope": "bool | str | list[str] | tuple[str, ...] | QuerySet[T] | None"}
+
+
+def _spell(annotation: Any) -> str:
+    """A type as it is written in code: ``list[str]``, ``QuerySet[T]``, ``None``."""
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, typing.TypeVar):
+        return annotation.__name__
+    if annotation is QuerySet:  # QuerySet[T] is QuerySet itself at run time
+        return "QuerySet[T]"
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return str(annotation.__name__)
+    args = ", ".join("..." if a is Ellipsis else _spell(a) for a in typing.get_args(annotation))
+    return f"{origin.__name__}[{args}]"
+
+
+# The aliases of belongsto_ext.types, which would tell a reader nothing, spelled out.
+ALIASES = {
+    name: " | ".join(_spell(arg) for arg in typing.get_args(getattr(types, name)))
+    for name in ("Scope", "KeyValue")
+}
 FOOTER = (
     "_This document is generated from the docstrings in `belongsto_ext` by "
     "`scripts/gen_api_docs.py`. Do not edit it: change the docstrings, then run "
@@ -84,7 +107,14 @@ def _type(annotation: Any) -> str:
         return ""
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
     text = re.sub(r"\b(scopes|models)\.", "", text)
-    return TYPE_VARS.sub("<Target>", ALIASES.get(text, text))
+    # Scope[X] is Scope with T as X; a trailing "| None" is already in it.
+    text = re.sub(
+        r"\bScope\[(\w+)\]( \| None)?",
+        lambda m: ALIASES["Scope"].replace("QuerySet[T]", f"QuerySet[{m[1]}]"),
+        text,
+    )
+    text = re.sub(r"\bKeyValue\b", ALIASES["KeyValue"], text)
+    return TYPE_VARS.sub("<Target>", text)
 
 
 def _md(text: str) -> str:
@@ -184,13 +214,15 @@ def render() -> str:
         "***",
         "",
     ]
-    for template, _factory, _alters_data, protocol in fields.METHODS:
-        name = template % "<name>"
-        link = f"[View code](../belongsto_ext/types.py) · type: `{protocol.__name__}[<Target>]`"
-        parts.append(section(name, protocol.__call__, link, shared, {}))
+    for spec in fields.METHODS:
+        name = spec.template % "<name>"
+        link = (
+            f"[View code](../belongsto_ext/types.py) · type: `{spec.protocol.__name__}[<Target>]`"
+        )
+        parts.append(section(name, spec.protocol.__call__, link, shared, {}))
     glossary = shared["get_<name>"].args
-    for func in (accessors.prefetch, accessors.aprefetch):
-        link = "[View code](../belongsto_ext/accessors.py)"
+    for func in (batch.prefetch, batch.aprefetch):
+        link = "[View code](../belongsto_ext/batch.py)"
         parts.append(section(func.__name__, func, link, shared, glossary))
     parts += [
         '<a name="static_types"></a>',
@@ -202,8 +234,8 @@ def render() -> str:
         "```python",
         "if TYPE_CHECKING:",
     ]
-    for template, *_rest, protocol in fields.METHODS:
-        parts.append(f"    {template % 'author'}: {protocol.__name__}[Author]")
+    for spec in fields.METHODS:
+        parts.append(f"    {spec.template % 'author'}: {spec.protocol.__name__}[Author]")
     parts += ["```", "", "", "***", "", FOOTER, ""]
     return "\n".join(parts)
 

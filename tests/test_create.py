@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
 from tests.conftest import memory_state, row_state
-from tests.models import Author, Book, LiveManager, Profile, Publisher
+from tests.models import Author, Book, Profile, Publisher
 
 pytestmark = pytest.mark.django_db
 
@@ -140,25 +140,54 @@ def test_values_or_fields_alone(book: Book, args: tuple[Any, ...], kwargs: dict[
     assert row_state(book)["author_id"] == new.pk
 
 
-def test_created_through_default_manager_on_router_write_db(
-    book: Book, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    managers: list[models.Manager] = []
-    original = LiveManager.create
-
-    def create(self: models.Manager, **kwargs: Any) -> Any:
-        managers.append(self)
-        return original(self, **kwargs)
-
-    monkeypatch.setattr(LiveManager, "create", create)
+def test_created_on_router_write_db_with_the_owner_as_hint(book: Book) -> None:
     router = RecordingRouter()
     with override_settings(DATABASE_ROUTERS=[router]):
         new = book.create_author(name="Routed")
-    (manager,) = managers
-    assert manager.name == Author._default_manager.name == "objects"
-    assert manager.db == "default" and new._state.db == "default"
+    assert new._state.db == "default" and not new._state.adding
     assert (Author, book) in router.writes  # the owner is the router's hint
+    assert Author.all_objects.get(pk=new.pk).name == "Routed"
     assert row_state(book)["author_id"] == new.pk
+
+
+@pytest.fixture
+def signals_sent() -> Iterator[list[str]]:
+    """The model signals sent for Author, in order."""
+    sent: list[str] = []
+
+    def recorder(name: str) -> Any:
+        return lambda sender, **kwargs: sent.append(name)
+
+    receivers = {
+        signal: recorder(name)
+        for name, signal in [
+            ("pre_init", pre_init),
+            ("post_init", post_init),
+            ("pre_save", pre_save),
+            ("post_save", post_save),
+        ]
+    }
+    for signal, receiver in receivers.items():
+        signal.connect(receiver, sender=Author, weak=False)
+    yield sent
+    for signal, receiver in receivers.items():
+        signal.disconnect(receiver, sender=Author)
+
+
+@pytest.mark.parametrize("routers", [[], [RecordingRouter()]], ids=["no-router", "router"])
+def test_signals_fire_as_often_as_in_the_hand_written_code(
+    book: Book, routers: list[Any], signals_sent: list[str]
+) -> None:
+    with override_settings(DATABASE_ROUTERS=routers):
+        with transaction.atomic():
+            author = Author.objects.create(name="By hand")
+            book.author = author
+            book.save(update_fields=["author", "updated"])
+        by_hand = list(signals_sent)
+        signals_sent.clear()
+        book.create_author(name="Ours")
+    assert by_hand == ["pre_init", "post_init", "pre_save", "post_save"]
+    assert signals_sent == by_hand
 
 
 def test_query_counts_existing_owner(book: Book) -> None:
