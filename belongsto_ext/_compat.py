@@ -18,6 +18,7 @@ FETCH_ONE: Any = getattr(models, "FETCH_ONE", None)
 
 __all__ = [
     "FETCH_ONE",
+    "admin_registry",
     "compiled_sql",
     "explicit_alias",
     "fetch_mode",
@@ -57,6 +58,12 @@ def explicit_alias(queryset: models.QuerySet) -> str | None:
     """The alias set with ``QuerySet.using()``, if any (``_db``: 5.2, 6.0, 6.1)."""
     alias: str | None = queryset._db  # type: ignore[attr-defined]
     return alias
+
+
+def admin_registry(site: Any) -> dict[type[models.Model], Any]:
+    """``{model: ModelAdmin}`` of an admin site (``AdminSite._registry``: 5.2, 6.0, 6.1)."""
+    registry: dict[type[models.Model], Any] = site._registry
+    return registry
 
 
 def compiled_sql(queryset: models.QuerySet, alias: str) -> tuple[str, tuple[Any, ...]] | None:

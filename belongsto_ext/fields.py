@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -260,7 +261,7 @@ class BelongsToMixin(_Field):
                 obj=self,
                 id="belongsto_ext.E003",
             )
-        attr = getattr(model, method_name, _ABSENT)
+        attr = inspect.getattr_static(model, method_name, _ABSENT)
         generated = _generated_methods(model).get(method_name)
         # Django's partialmethod, or ours hiding it (declared first): either
         # way one of the two is lost. A function the user wrote is theirs.
@@ -269,8 +270,7 @@ class BelongsToMixin(_Field):
         ):
             other, why = generated
             return checks.Error(
-                f"{method_name}() is the method Django adds to {model.__name__} for "
-                f"field '{other}' ({why}), not this field's.",
+                f"{method_name}() is Django's method for field '{other}' ({why}).",
                 hint=f"Rename the field '{self.name}' or '{other}'.",
                 obj=self,
                 id="belongsto_ext.E003",

@@ -1,4 +1,7 @@
-"""Settings for the belongsto_ext test project.
+"""Settings for the belongsto_ext demo project (``manage.py demo``, ``manage.py bench``).
+
+The test suite runs on ``testproject.test_settings``, which adds the test apps
+and the third-party libraries they combine ``belongsto_ext`` with.
 
 The database comes from ``DATABASE_URL`` (``sqlite:///path``, ``sqlite://:memory:``
 or ``postgres://user:password@host:port/name``); without it, SQLite in
@@ -27,7 +30,6 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "belongsto_ext",
     "testproject.library",
-    "tests",
 ]
 
 ROOT_URLCONF = "testproject.urls"

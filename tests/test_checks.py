@@ -4,6 +4,7 @@ and silence on configurations that are right or that Django itself reports."""
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.core import checks
@@ -456,3 +457,241 @@ def test_abstract_target_reports_only_djangos_error() -> None:
             app_label = "tests"
 
     assert [m.id for m in field_of(Essay, "writer").check()] == ["fields.E300"]
+
+
+# ------------------------------- E003: a method Django generates for another field
+
+
+CHOICES = [("o", "Open"), ("c", "Closed")]
+
+
+@isolate_apps("tests")
+def test_e003_choices_display_method_in_both_declaration_orders() -> None:
+    class Label(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class RelationFirst(models.Model):
+        state_display = BelongsToField(Label, on_delete=models.CASCADE, null=True, related_name="+")
+        state = models.CharField(max_length=1, choices=CHOICES, default="o")
+
+        class Meta:
+            app_label = "tests"
+
+    class ChoicesFirst(models.Model):
+        state = models.CharField(max_length=1, choices=CHOICES, default="o")
+        state_display = BelongsToField(Label, on_delete=models.CASCADE, null=True, related_name="+")
+
+        class Meta:
+            app_label = "tests"
+
+    for model in (RelationFirst, ChoicesFirst):
+        field = field_of(model, "state_display")
+        assert field.check() == short(
+            checks.Error(
+                "get_state_display() is Django's method for field 'state' (its choices).",
+                hint="Rename the field 'state_display' or 'state'.",
+                obj=field,
+                id="belongsto_ext.E003",
+            )
+        ), model.__name__
+    # Declared first, Django's method is kept (the relation's is not installed);
+    # the error tells the user either way.
+    assert ChoicesFirst(state="o").get_state_display() == "Open"
+
+
+@isolate_apps("tests")
+def test_e003_next_and_previous_by_date_methods_in_both_orders() -> None:
+    class Edition(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class RelationFirst(models.Model):
+        next_by_published = BelongsToField(Edition, on_delete=models.CASCADE, related_name="+")
+        previous_by_published = BelongsToField(Edition, on_delete=models.CASCADE, related_name="+")
+        published = models.DateField()
+
+        class Meta:
+            app_label = "tests"
+
+    class DateFirst(models.Model):
+        published = models.DateTimeField()
+        next_by_published = BelongsToField(Edition, on_delete=models.CASCADE, related_name="+")
+        previous_by_published = BelongsToField(Edition, on_delete=models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "tests"
+
+    for model in (RelationFirst, DateFirst):
+        for direction in ("next", "previous"):
+            field = field_of(model, f"{direction}_by_published")
+            assert [(m.id, m.msg) for m in field.check()] == [
+                (
+                    "belongsto_ext.E003",
+                    f"get_{direction}_by_published() is Django's method for field "
+                    f"'published' (a date field).",
+                )
+            ], (model.__name__, direction)
+
+
+@isolate_apps("tests")
+def test_generated_names_of_a_nullable_date_or_a_user_method_are_not_clashes() -> None:
+    """Django adds no get_next_by_<f> for a nullable date; a method the user wrote wins."""
+
+    class Edition(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class Issue(models.Model):
+        published = models.DateField(null=True)
+        next_by_published = BelongsToField(Edition, on_delete=models.CASCADE, related_name="+")
+        state = models.CharField(max_length=1, choices=CHOICES, default="o")
+        state_display = BelongsToField(
+            Edition, on_delete=models.CASCADE, null=True, related_name="+"
+        )
+
+        class Meta:
+            app_label = "tests"
+
+        def get_state_display(self) -> str:
+            return "mine"
+
+    assert field_of(Issue, "next_by_published").check() == []
+    assert field_of(Issue, "state_display").check() == []
+    assert Issue(state="o").get_state_display() == "mine"
+
+
+# ------------------------------------------------------- E005: scopes= option
+
+
+@isolate_apps("tests")
+def test_e005_scopes_must_name_managers_of_the_target() -> None:
+    class LiveManager(models.Manager):
+        pass
+
+    class Writer(models.Model):
+        objects = models.Manager()
+        live = LiveManager()
+
+        class Meta:
+            app_label = "tests"
+
+    class Essay(models.Model):
+        writer = BelongsToField(
+            Writer, on_delete=models.CASCADE, null=True, scopes=("live", "delete", "objects")
+        )
+        editor = BelongsToField(
+            Writer, on_delete=models.CASCADE, null=True, related_name="+", scopes="live"
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    field = field_of(Essay, "writer")
+    assert field.check() == short(
+        checks.Error(
+            "scopes= names 'delete', which is not a manager of Writer.",
+            hint="Writer's managers: live, objects.",
+            obj=field,
+            id="belongsto_ext.E005",
+        )
+    )
+    # A single name is a tuple of one.
+    assert field_of(Essay, "editor").scopes == ("live",)
+    assert field_of(Essay, "editor").check() == []
+
+
+@isolate_apps("tests")
+def test_scopes_option_is_not_part_of_the_migration() -> None:
+    """Like the other options this app adds, scopes= changes no column."""
+
+    class Writer(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class Essay(models.Model):
+        writer = BelongsToField(Writer, on_delete=models.CASCADE, null=True, scopes=("objects",))
+        plain = models.ForeignKey(Writer, on_delete=models.CASCADE, null=True, related_name="+")
+
+        class Meta:
+            app_label = "tests"
+
+    ours = field_of(Essay, "writer").deconstruct()
+    theirs = field_of(Essay, "plain").deconstruct()
+    assert ours[1] == theirs[1] == "django.db.models.ForeignKey"
+    assert ours[3] == {k: v for k, v in theirs[3].items() if k != "related_name"}
+
+
+# --------------------------------------- W002: admin formfield_overrides by exact class
+
+
+def test_w002_a_foreign_key_override_the_admin_would_not_apply(rf: Any) -> None:
+    """The admin looks formfield_overrides up by the field's exact class: an entry
+    for ForeignKey never reaches a BelongsToField. The check says so, on the
+    ModelAdmin and on its inlines; the entry it suggests does reach the field."""
+    from django import forms
+    from django.contrib import admin
+    from django.contrib.auth.models import User
+
+    from belongsto_ext.apps import check_admin_formfield_overrides
+    from tests.models import Book, Profile, Publisher
+
+    wide = {"widget": forms.TextInput(attrs={"size": 40})}
+
+    class BookInline(admin.TabularInline):
+        model = Book
+        formfield_overrides = {models.ForeignKey: wide}
+
+    class PublisherAdmin(admin.ModelAdmin):
+        inlines = [BookInline]
+
+    class BookAdmin(admin.ModelAdmin):
+        formfield_overrides = {models.ForeignKey: wide}
+
+    class ProfileAdmin(admin.ModelAdmin):
+        formfield_overrides = {models.OneToOneField: wide, models.ForeignKey: wide}
+
+    class FixedBookAdmin(admin.ModelAdmin):
+        formfield_overrides = {models.ForeignKey: wide, BelongsToField: wide}
+
+    site = admin.AdminSite(name="w002")
+    site.register(Publisher, PublisherAdmin)
+    site.register(Book, BookAdmin)
+    site.register(Profile, ProfileAdmin)
+    found = [m for m in check_admin_formfield_overrides() if m.id == "belongsto_ext.W002"]
+    assert sorted((m.obj.__name__, m.msg) for m in found) == [
+        (
+            "BookAdmin",
+            "formfield_overrides[ForeignKey] is not applied to Book.author, Book.publisher.",
+        ),
+        (
+            "BookInline",
+            "formfield_overrides[ForeignKey] is not applied to Book.author, Book.publisher.",
+        ),
+        ("ProfileAdmin", "formfield_overrides[OneToOneField] is not applied to Profile.author."),
+    ]
+    assert all(m.hint and "BelongsTo" in m.hint for m in found)
+    request = rf.get("/")
+    request.user = User(is_superuser=True, is_staff=True)
+
+    # Without the suggested entry the widget is the admin's default select...
+    def widget(admin_class: type[admin.ModelAdmin]) -> Any:
+        field = admin_class(Book, site).get_form(request).base_fields["author"]
+        return field.widget.widget  # inside the admin's RelatedFieldWidgetWrapper
+
+    assert not isinstance(widget(BookAdmin), forms.TextInput)
+
+    site.unregister(Book)
+    site.register(Book, FixedBookAdmin)
+    assert not [m for m in check_admin_formfield_overrides() if m.obj in (FixedBookAdmin,)]
+    # ...with it, the override reaches the field.
+    assert isinstance(widget(FixedBookAdmin), forms.TextInput)
+    assert widget(FixedBookAdmin).attrs["size"] == 40
+
+
+def test_w002_is_registered_with_the_admin_checks() -> None:
+    assert any(
+        check.__name__ == "check_admin_formfield_overrides"
+        for check in checks.registry.registry.get_checks(include_deployment_checks=False)
+        if "admin" in getattr(check, "tags", ())
+    )

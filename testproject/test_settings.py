@@ -1,0 +1,61 @@
+"""Settings for the test suite: the demo project's, plus the test apps, the
+admin, and the third-party libraries the suite combines ``belongsto_ext`` with
+(django-safedelete, django-polymorphic, Django REST framework; django-model-utils
+needs no app).
+
+``BELONGSTO_STANDBY_URL`` (a PostgreSQL hot standby of the ``DATABASE_URL``
+primary, as ``.ci/postgres`` starts) adds a ``standby`` alias for the
+read-your-own-writes tests in ``tests/test_standby.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from testproject.settings import *  # noqa: F403
+from testproject.settings import DATABASES, INSTALLED_APPS, TEMPLATES, database_from_url
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    *INSTALLED_APPS,
+    "safedelete",
+    "polymorphic",
+    "rest_framework",
+    "tests",
+    "tests.ecosystem",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        **TEMPLATES[0],
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+ROOT_URLCONF = "tests.urls"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+if os.environ.get("BELONGSTO_STANDBY_URL"):
+    # A real streaming standby of default: under test it opens default's test
+    # database (TEST MIRROR) on the standby server.
+    DATABASES["standby"] = {
+        **database_from_url(os.environ["BELONGSTO_STANDBY_URL"]),
+        "TEST": {"MIRROR": "default"},
+    }
