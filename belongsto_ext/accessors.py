@@ -73,9 +73,9 @@ def get_related(
     model: type[models.Model] = field.related_model  # type: ignore[assignment]
     if value is None:
         if scope is not None:
-            scopes.cache_key(model, scope, field.scopes)  # still refuse a bad scope
+            scopes.cache_key(model, scope, field)  # still refuse a bad scope
         return None
-    key = scopes.cache_key(model, scope, field.scopes)
+    key = scopes.cache_key(model, scope, field)
     if using is not None:
         cache.unpin(field, instance)
     obj = cache.lookup(field, instance, key, using, value)
@@ -110,16 +110,17 @@ def _django_answers(field: Field, instance: models.Model, key: Hashable, value: 
 def _read_alias(
     field: Field, instance: models.Model, key: Hashable, value: Any, using: str | None
 ) -> str:
-    """Where reading scope ``key`` for ``instance`` goes: ``using``; else, for the
-    key this instance last wrote, where writes of the target go; else a QuerySet
-    scope's own alias; else where the router reads the target, as ``book.author`` does."""
+    """Where reading scope ``key`` for ``instance`` goes: ``using``; else a QuerySet
+    scope's own ``using()``; else, for the key this instance last wrote, where
+    writes of the target go; else where the router reads the target, with the
+    owner as hint, as ``book.author`` does."""
     if using is not None:
         return using
+    if isinstance(key, scopes.QuerySetKey) and _compat.explicit_alias(key.queryset):
+        return key.alias
     model = _target(field)
     if cache.pinned(field, instance, value):
         return router.db_for_write(model, instance=instance)
-    if isinstance(key, scopes.QuerySetKey) and _compat.explicit_alias(key.queryset):
-        return key.alias
     return router.db_for_read(model, instance=instance)
 
 
@@ -197,10 +198,10 @@ def load(
             if django_answers:
                 continue
         if using is None and cache.pinned(field, instance, value):
-            alias = router.db_for_write(model, instance=instance)
+            alias = _read_alias(field, instance, key, value, None)
         else:
             if routed is None:
-                routed = _read_alias(field, instance, key, value, None)
+                routed = _read_alias(field, instance, key, value, using)
             alias = routed
         groups.setdefault(alias, []).append((instance, value))
     for alias, pending in groups.items():

@@ -42,15 +42,15 @@ def check_admin_formfield_overrides(**kwargs: Any) -> list[checks.CheckMessage]:
                 missed: dict[tuple[type, type], list[str]] = {}
                 for field in admin_model._meta.fields:
                     if isinstance(field, BelongsToMixin):
-                        django = (
+                        base: type = (
                             models.OneToOneField
                             if isinstance(field, models.OneToOneField)
                             else models.ForeignKey
                         )
-                        if django in overrides and type(field) not in overrides:
-                            missed.setdefault((type(field), django), []).append(field.name)
-                for (ours, django), names in missed.items():
-                    messages.append(_warning(admin_class, admin_model, ours, django, names))
+                        if base in overrides and type(field) not in overrides:
+                            missed.setdefault((type(field), base), []).append(field.name)
+                for (ours, base), names in missed.items():
+                    messages.append(_warning(admin_class, admin_model, ours, base, names))
     return messages
 
 

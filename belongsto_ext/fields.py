@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -55,6 +54,17 @@ class _ReadsYourWrites:
         queryset = self.get_queryset(instance=instance).using(alias)  # type: ignore[attr-defined]
         return queryset.get(self.field.get_reverse_related_filter(instance))
 
+    def fetch_many(self, instances: list[models.Model]) -> None:
+        """Django 6.1's FETCH_PEERS: pinned instances are read one by one where
+        writes go; the others together, as Django reads them."""
+        pinned = [i for i in instances if accessors.pinned_alias(self.field, i) is not None]
+        for instance in pinned:
+            if not self.field.is_cached(instance):
+                self.fetch_one(instance)  # type: ignore[attr-defined]
+        if len(pinned) < len(instances):
+            others = [i for i in instances if all(i is not p for p in pinned)]
+            super().fetch_many(others)  # type: ignore[misc]
+
 
 class ForwardDescriptor(_ReadsYourWrites, ForwardManyToOneDescriptor):
     pass
@@ -68,24 +78,41 @@ class ForwardOneToOneDescriptorPinned(_ReadsYourWrites, ForwardOneToOneDescripto
 
 
 class MethodSpec(NamedTuple):
-    template: str  # "get_%s"
+    prefix: str  # the method is named prefix + the field's name
     alters_data: bool
     protocol: type  # the Protocol that types and documents it
 
 
 METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("get_%s", False, types.GetAssociation),
-    MethodSpec("set_%s", True, types.SetAssociation),
-    MethodSpec("create_%s", True, types.CreateAssociation),
-    MethodSpec("aget_%s", False, types.AsyncGetAssociation),
-    MethodSpec("aset_%s", True, types.AsyncSetAssociation),
-    MethodSpec("acreate_%s", True, types.AsyncCreateAssociation),
+    MethodSpec("get_", False, types.GetAssociation),
+    MethodSpec("set_", True, types.SetAssociation),
+    MethodSpec("create_", True, types.CreateAssociation),
+    MethodSpec("aget_", False, types.AsyncGetAssociation),
+    MethodSpec("aset_", True, types.AsyncSetAssociation),
+    MethodSpec("acreate_", True, types.AsyncCreateAssociation),
 )
 
 
 def method_names(name: str) -> list[str]:
     """The names of the methods a field called ``name`` adds to its model."""
-    return [spec.template % name for spec in METHODS]
+    return [spec.prefix + name for spec in METHODS]
+
+
+def _class_attributes(cls: type, names: list[str]) -> dict[str, Any]:
+    """What ``cls`` (or its nearest base) defines under each of ``names``, unbound,
+    as ``inspect.getattr_static()`` would find it; absent names are left out.
+
+    One walk over the namespaces: attribute lookups on a class being built
+    miss the type cache after each new method, and would walk the MRO per name.
+    """
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__[:-1]:  # not object, which defines none of them
+        namespace = klass.__dict__
+        if not namespace.keys().isdisjoint(names):
+            for name in names:
+                if name not in found and name in namespace:
+                    found[name] = namespace[name]
+    return found
 
 
 def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
@@ -217,12 +244,12 @@ class BelongsToMixin(_Field):
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
-        for spec, method in zip(METHODS, _make_methods(self), strict=True):
-            method_name = spec.template % name
-            existing = getattr(cls, method_name, _ABSENT)
+        names = method_names(name)
+        existing = _class_attributes(cls, names)
+        for spec, method_name, method in zip(METHODS, names, _make_methods(self), strict=True):
             # Anything the model (or a base) defines itself wins, even None (an
             # opt-out); a method installed for a base's copy of the field is replaced.
-            if existing is not _ABSENT and not _installed(existing):
+            if method_name in existing and not _installed(existing[method_name]):
                 continue
             method.__name__ = method_name
             method.__qualname__ = f"{cls.__qualname__}.{method_name}"
@@ -244,15 +271,17 @@ class BelongsToMixin(_Field):
         """Each method this field adds must reach the model: a field, a reverse
         accessor, Django's Model API or a non-method attribute of that name hides it."""
         model = self.model
+        names = method_names(self.name)
+        defined = _class_attributes(model, names)
         errors: list[checks.CheckMessage] = []
-        for method_name in method_names(self.name):
-            error = self._check_method_name(model, method_name)
+        for method_name in names:
+            error = self._check_method_name(model, method_name, defined.get(method_name, _ABSENT))
             if error is not None:
                 errors.append(error)
         return errors
 
     def _check_method_name(
-        self, model: type[models.Model], method_name: str
+        self, model: type[models.Model], method_name: str, attr: Any
     ) -> checks.CheckMessage | None:
         if hasattr(models.Model, method_name):
             return checks.Error(
@@ -261,7 +290,6 @@ class BelongsToMixin(_Field):
                 obj=self,
                 id="belongsto_ext.E003",
             )
-        attr = inspect.getattr_static(model, method_name, _ABSENT)
         generated = _generated_methods(model).get(method_name)
         # Django's partialmethod, or ours hiding it (declared first): either
         # way one of the two is lost. A function the user wrote is theirs.

@@ -49,17 +49,24 @@ class InvalidScope(ValueError):
         model: type[models.Model],
         scope: object,
         reason: str = "",
-        allowed: Collection[str] | None = None,
+        field: Any = None,
     ) -> None:
         self.model = model
         self.scope = scope
+        allowed = None if field is None else field.scopes
+        where = model._meta.label
+        if field is not None:
+            where = f"{field.model.__name__}.{field.name} ({where})"
         names = ", ".join(repr(name) for name in sorted(allowed or model._meta.managers_map))
-        which = "one of the scopes this relation allows" if allowed else "the name of a manager"
+        if allowed is None:
+            which = f"the name of a manager of {model.__name__}"
+        else:
+            which = f"the name of a scope {field.model.__name__}.{field.name} allows"
         super().__init__(
-            f"Invalid scope {_describe(scope)} for {model._meta.label}"
+            f"Invalid scope {_describe(scope)} for {where}"
             f"{': ' + reason if reason else ''}. "
-            f"A scope is None, True, False, {which} of {model.__name__} ({names}), "
-            f"a list of those names, or a QuerySet of {model.__name__}."
+            f"A scope is None, True, False, {which} ({names}), a list of those names, "
+            f"or a QuerySet of {model.__name__}."
         )
 
 
@@ -113,15 +120,15 @@ class QuerySetKey:
         return self._hash
 
 
-def cache_key(
-    model: type[models.Model], scope: Scope[Any], allowed: Collection[str] | None = None
-) -> Hashable:
+def cache_key(model: type[models.Model], scope: Scope[Any], field: Any = None) -> Hashable:
     """Return the key a scope's results are cached under, validating the scope.
 
     Equal keys mean the same rows: ``None``, ``True`` and the default manager's
-    name share one key, as do ``"active"`` and ``["active"]``. With
-    ``allowed``, scope strings may only name those managers.
+    name share one key, as do ``"active"`` and ``["active"]``. ``field``, the
+    relation the scope is asked for, names it in errors, and its ``scopes``
+    option narrows the manager names a scope string may use.
     """
+    allowed: Collection[str] | None = None if field is None else field.scopes
     if scope is None or scope is True:
         return ("managers", (model._default_manager.name,))
     if scope is False:
@@ -137,42 +144,41 @@ def cache_key(
     elif isinstance(scope, (list, tuple)):
         names = tuple(scope)
         if not names:
-            raise InvalidScope(model, scope, "an empty list selects no manager", allowed)
+            raise InvalidScope(model, scope, "an empty list selects no manager", field)
     elif isinstance(scope, models.QuerySet):
-        _check_queryset(model, scope)
+        _check_queryset(model, scope, field)
         return QuerySetKey(scope)
     else:
-        raise InvalidScope(model, scope, allowed=allowed)
+        raise InvalidScope(model, scope, field=field)
     managers = model._meta.managers_map
     for name in names:
         if type(name) is not str or name not in managers:
             reason = f"{name!r} is not a manager of {model.__name__}"
-            raise InvalidScope(model, scope, reason, allowed)
+            raise InvalidScope(model, scope, reason, field)
         if allowed is not None and name not in allowed:
-            raise InvalidScope(model, scope, f"{name!r} is not allowed here", allowed)
+            raise InvalidScope(model, scope, f"{name!r} is not one of them", field)
     return ("managers", names)
 
 
-def _check_queryset(model: type[models.Model], queryset: models.QuerySet) -> None:
+def _check_queryset(model: type[models.Model], queryset: models.QuerySet, field: Any) -> None:
     """Refuse, before any query, a QuerySet that cannot answer for the target."""
     of = queryset.model
     if of is None or not issubclass(of._meta.concrete_model, model._meta.concrete_model):  # type: ignore[arg-type]
-        raise InvalidScope(model, queryset, f"a QuerySet of {of.__name__ if of else None}")
+        raise InvalidScope(model, queryset, f"a QuerySet of {of.__name__ if of else None}", field)
     if queryset.query.is_sliced:
-        raise InvalidScope(model, queryset, "a sliced QuerySet cannot be filtered")
-    if queryset.query.combinator:
-        raise InvalidScope(
-            model,
-            queryset,
-            f"a {queryset.query.combinator}() QuerySet cannot be filtered",
-        )
+        raise InvalidScope(model, queryset, "a sliced QuerySet cannot be filtered", field)
+    combinator = queryset.query.combinator
+    if combinator:
+        article = "an" if combinator[0] in "aeiou" else "a"
+        reason = f"{article} {combinator}() QuerySet cannot be filtered"
+        raise InvalidScope(model, queryset, reason, field)
     if not _compat.yields_instances(queryset):
         iterable = _compat.iterable_class(queryset)
         if issubclass(iterable, (ValuesIterable, ValuesListIterable, FlatValuesListIterable)):
             reason = "values() and values_list() QuerySets return dicts or tuples, not instances"
         else:
             reason = f"its iterable {iterable.__qualname__} does not return model instances"
-        raise InvalidScope(model, queryset, reason)
+        raise InvalidScope(model, queryset, reason, field)
 
 
 def resolve(model: type[models.Model], key: Any) -> models.QuerySet:

@@ -104,7 +104,9 @@ def test_list_and_queryset_scopes_each_make_one_query(demo: tuple[str, list[Call
 def test_invalid_scope_is_refused_with_the_available_names(demo: tuple[str, list[Call]]) -> None:
     _, calls = demo
     call = find(calls, 'book.get_author(scope="delete")')[0]
-    assert call.outcome.startswith("!! InvalidScope: Invalid scope 'delete' for library.Author")
+    assert call.outcome.startswith(
+        "!! InvalidScope: Invalid scope 'delete' for Book.author (library.Author)"
+    )
     assert "('all_objects', 'bestselling', 'objects')" in call.outcome
     assert call.count == 0
 

@@ -35,8 +35,8 @@ def test_every_method_and_parameter_is_documented() -> None:
     generator = load_generator()
     text = generator.render()
     signatures = {}
-    for template, _alters, protocol in fields.METHODS:
-        name = template % "<name>"
+    for prefix, _alters, protocol in fields.METHODS:
+        name = prefix + "<name>"
         assert f"## `{name}(" in text
         signature = inspect.signature(protocol.__call__)
         signatures[name] = signature
@@ -54,10 +54,10 @@ def test_injected_methods_name_the_protocol_that_documents_them() -> None:
     """help(book.get_author) shows a summary and where the full reference is."""
     from tests.models import Book
 
-    for template, _alters, protocol in fields.METHODS:
+    for prefix, _alters, protocol in fields.METHODS:
         for name in ("author", "publisher"):
-            method = getattr(Book, template % name)
-            assert method.__name__ == template % name
-            assert method.__qualname__ == f"Book.{template % name}"
+            method = getattr(Book, prefix + name)
+            assert method.__name__ == prefix + name
+            assert method.__qualname__ == f"Book.{prefix}{name}"
             assert f"belongsto_ext.types.{protocol.__name__}" in method.__doc__
     assert Book.get_author.__doc__.startswith("Return the related object in ``scope``, or None.")

@@ -4,7 +4,10 @@ a django-polymorphic hierarchy; and the owners pointing at them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+from django.db.models import sql
 from model_utils.managers import InheritanceManager, QueryManager
 from model_utils.models import SoftDeletableModel
 from polymorphic.models import PolymorphicModel
@@ -12,7 +15,6 @@ from safedelete.managers import SafeDeleteManager
 from safedelete.models import SOFT_DELETE, SafeDeleteModel
 
 from belongsto_ext import BelongsToField
-
 
 # ------------------------------------------------------------ django-safedelete
 
@@ -43,12 +45,23 @@ class Vendor(SafeDeleteModel):
         return self.name
 
 
+class ProxyVendor(Vendor):
+    """Same table and SQL as Vendor: a QuerySet of it is another scope (proxy instances)."""
+
+    class Meta:
+        proxy = True
+
+
 class Product(models.Model):
     name = models.CharField(max_length=50)
     vendor = BelongsToField(Vendor, on_delete=models.CASCADE, null=True, related_name="products")
     # Scope names may come from a request here: only these two are accepted.
     listed_vendor = BelongsToField(
-        Vendor, on_delete=models.SET_NULL, null=True, related_name="+", scopes=("objects", "verified")
+        Vendor,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        scopes=("objects", "verified"),
     )
 
     def __str__(self) -> str:
@@ -75,7 +88,7 @@ class Place(models.Model):
     name = models.CharField(max_length=50)
 
     objects = InheritanceManager()
-    with_subclasses = SubclassesManager()  # noqa: DJ012 (a manager, not a field)
+    with_subclasses = SubclassesManager()
 
 
 class Warehouse(Place):
@@ -120,6 +133,37 @@ class Photo(Media):
     width = models.IntegerField(default=0)
 
 
+# ------------------------------------------- a filter added when compiled, no library
+
+
+class LateFilterQuery(sql.Query):
+    """Adds ``hidden=False`` only in ``get_compiler()``, as django-safedelete's Query
+    does: the uncompiled ``where`` is empty."""
+
+    late_filter_applied = False
+
+    def get_compiler(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.late_filter_applied:
+            self.add_q(models.Q(hidden=False))
+            self.late_filter_applied = True
+        return super().get_compiler(*args, **kwargs)
+
+
+class LateFilterQuerySet(models.QuerySet):
+    def __init__(self, model: Any = None, query: Any = None, **kwargs: Any) -> None:
+        super().__init__(model, query if query is not None else LateFilterQuery(model), **kwargs)
+
+
+class Gadget(models.Model):
+    """``objects`` (the default) hides ``hidden`` rows, but only once compiled."""
+
+    name = models.CharField(max_length=50)
+    hidden = models.BooleanField(default=False)
+
+    objects = models.Manager.from_queryset(LateFilterQuerySet)()
+    all_objects = models.Manager()  # noqa: DJ012 (a manager, not a field)
+
+
 # -------------------------------------------------------------------- owners
 
 
@@ -128,3 +172,13 @@ class Shelf(models.Model):
     media = BelongsToField(Media, on_delete=models.CASCADE, null=True, related_name="+")
     article = BelongsToField(Article, on_delete=models.CASCADE, null=True, related_name="+")
     note = BelongsToField(Note, on_delete=models.CASCADE, null=True, related_name="+")
+
+
+class Dock(models.Model):
+    """Points at a multi-table child: a QuerySet of its parent is not a scope of it."""
+
+    warehouse = BelongsToField(Warehouse, on_delete=models.CASCADE, null=True, related_name="+")
+
+
+class Toolbox(models.Model):
+    gadget = BelongsToField(Gadget, on_delete=models.CASCADE, null=True, related_name="+")
