@@ -49,6 +49,7 @@ from tests.ecosystem.models import (
     Product,
     ProxyVendor,
     Shelf,
+    SoftProduct,
     Toolbox,
     Vendor,
     Video,
@@ -1081,3 +1082,27 @@ def test_listed_vendor_accepts_its_declared_scopes(
     scope = scope() if callable(scope) else scope
     with django_assert_num_queries(1):
         assert product.get_listed_vendor(scope=scope) == (target if found else None)
+
+
+# ----------------------------------------------- a soft-deleted safedelete owner
+
+
+def test_set_on_a_soft_deleted_owner_with_keep_deleted_keeps_row_and_instance_alike(
+    django_assert_num_queries: Any,
+) -> None:
+    """django-safedelete's save() undeletes the owner unless keep_deleted=True;
+    set_<name>() passes its save kwargs on, so the owner stays deleted in the
+    database and in memory, and one UPDATE writes only the key."""
+    old, new = vendor(name="Old"), vendor(name="New")
+    owner = SoftProduct.objects.create(vendor=old)
+    owner.delete()  # soft delete: the row stays, with ``deleted`` set
+    owner = SoftProduct.all_objects.get(pk=owner.pk)
+    assert owner.deleted is not None
+    with CaptureQueriesContext(connection) as ctx:
+        owner.set_vendor(new, keep_deleted=True)
+    writes = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(writes) == 1 and "vendor_id" in writes[0] and "deleted" not in writes[0]
+    assert row_state(owner)["vendor_id"] == new.pk
+    assert row_state(owner)["deleted"] is not None  # still soft-deleted in the database
+    assert owner.deleted is not None  # and in memory
+    assert not SoftProduct.objects.filter(pk=owner.pk).exists()
