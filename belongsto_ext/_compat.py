@@ -11,19 +11,35 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connections, models
+from django.db.models.fields.related_descriptors import (  # subclassed by fields.py
+    ForeignKeyDeferredAttribute,
+    ForwardManyToOneDescriptor,
+    ForwardOneToOneDescriptor,
+)
 from django.db.models.query import ModelIterable
 
 # Django 6.1's public fetch mode (None before 6.1, which has no fetch modes).
 FETCH_ONE: Any = getattr(models, "FETCH_ONE", None)
 
+# ForeignKeyDeferredAttribute (the <name>_id attribute), ForwardManyToOneDescriptor and
+# ForwardOneToOneDescriptor (<name>), from django.db.models.fields.related_descriptors:
+# subclassed as ForeignKey's descriptor_class / forward_related_accessor_class (5.2, 6.0, 6.1).
+
 __all__ = [
     "FETCH_ONE",
+    "ForeignKeyDeferredAttribute",
+    "ForwardManyToOneDescriptor",
+    "ForwardOneToOneDescriptor",
     "admin_registry",
     "compiled_sql",
     "explicit_alias",
     "fetch_mode",
     "fields_cache",
+    "is_combined",
+    "is_sliced",
     "iterable_class",
+    "managers_map",
+    "set_fields_cache",
     "yields_instances",
 ]
 
@@ -32,6 +48,31 @@ __all__ = [
 #: in, ``instance._state.fields_cache`` (5.2, 6.0, 6.1). An attrgetter, not a
 #: function: it is read for every owner in a batch, where a Python call shows.
 fields_cache: Callable[[models.Model], dict[str, Any]] = operator.attrgetter("_state.fields_cache")
+
+
+def set_fields_cache(instance: models.Model, fields_cache: dict[str, Any]) -> None:
+    """Put back a copy of :func:`fields_cache` taken earlier."""
+    instance._state.fields_cache = fields_cache
+
+
+#: ``managers_map(model)``: ``{name: manager}`` of the managers declared on the model
+#: and its bases, ``model._meta.managers_map`` (5.2, 6.0, 6.1). An attrgetter: every
+#: named scope reads it.
+managers_map: Callable[[type[models.Model]], dict[str, Any]] = operator.attrgetter(
+    "_meta.managers_map"
+)
+
+
+def is_sliced(queryset: models.QuerySet) -> bool:
+    """Whether ``[a:b]`` was applied (``Query.is_sliced``: 5.2, 6.0, 6.1)."""
+    return bool(queryset.query.is_sliced)
+
+
+def is_combined(queryset: models.QuerySet) -> str | None:
+    """``"union"``, ``"intersection"`` or ``"difference"`` for a combined QuerySet
+    (``Query.combinator``: 5.2, 6.0, 6.1), else None."""
+    combinator: str | None = queryset.query.combinator
+    return combinator
 
 
 def fetch_mode(instance: models.Model) -> Any:

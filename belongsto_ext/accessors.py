@@ -362,7 +362,7 @@ def _restore(states: list[_State]) -> None:
         obj.__dict__.update(attrs)
         obj._state.db = db
         obj._state.adding = adding
-        obj._state.fields_cache = fields_cache
+        _compat.set_fields_cache(obj, fields_cache)
 
 
 def set_related(

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core import checks
 from django.db import models
-from django.db.models.fields.related_descriptors import (
-    ForeignKeyDeferredAttribute,
-    ForwardManyToOneDescriptor,
-    ForwardOneToOneDescriptor,
-)
-from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.utils.functional import cached_property
 
 from . import accessors, cache, types
+from ._compat import (
+    ForeignKeyDeferredAttribute,
+    ForwardManyToOneDescriptor,
+    ForwardOneToOneDescriptor,
+    managers_map,
+)
 from .types import KeyValue, Scope
 
 __all__ = ["BelongsToField", "BelongsToOneField"]
@@ -307,7 +307,7 @@ class BelongsToMixin(_Field):
         if attr is None or attr is _ABSENT or callable(attr) or isinstance(attr, classmethod):
             return None
         for field in model._meta.get_fields():
-            if isinstance(field, ForeignObjectRel):
+            if isinstance(field, models.ForeignObjectRel):
                 if field.get_accessor_name() == method_name:
                     other = f"{field.field.model._meta.label}.{field.field.name}"
                     return checks.Error(
@@ -350,7 +350,7 @@ class BelongsToMixin(_Field):
         target = self.remote_field.model
         if self.scopes is None or isinstance(target, str):
             return []
-        managers = target._meta.managers_map
+        managers = managers_map(target)
         return [
             checks.Error(
                 f"scopes= names {name!r}, which is not a manager of {target.__name__}.",

@@ -57,7 +57,7 @@ class InvalidScope(ValueError):
         where = model._meta.label
         if field is not None:
             where = f"{field.model.__name__}.{field.name} ({where})"
-        names = ", ".join(repr(name) for name in sorted(allowed or model._meta.managers_map))
+        names = ", ".join(repr(name) for name in sorted(allowed or _compat.managers_map(model)))
         if allowed is None:
             which = f"the name of a manager of {model.__name__}"
         else:
@@ -136,7 +136,7 @@ def cache_key(model: type[models.Model], scope: Scope[Any], field: Any = None) -
     if isinstance(scope, str):
         if (
             type(scope) is str
-            and scope in model._meta.managers_map
+            and scope in _compat.managers_map(model)
             and (allowed is None or scope in allowed)
         ):
             return ("managers", (scope,))
@@ -150,7 +150,7 @@ def cache_key(model: type[models.Model], scope: Scope[Any], field: Any = None) -
         return QuerySetKey(scope)
     else:
         raise InvalidScope(model, scope, field=field)
-    managers = model._meta.managers_map
+    managers = _compat.managers_map(model)
     for name in names:
         if type(name) is not str or name not in managers:
             reason = f"{name!r} is not a manager of {model.__name__}"
@@ -165,9 +165,9 @@ def _check_queryset(model: type[models.Model], queryset: models.QuerySet, field:
     of = queryset.model
     if of is None or not issubclass(of._meta.concrete_model, model._meta.concrete_model):  # type: ignore[arg-type]
         raise InvalidScope(model, queryset, f"a QuerySet of {of.__name__ if of else None}", field)
-    if queryset.query.is_sliced:
+    if _compat.is_sliced(queryset):
         raise InvalidScope(model, queryset, "a sliced QuerySet cannot be filtered", field)
-    combinator = queryset.query.combinator
+    combinator = _compat.is_combined(queryset)
     if combinator:
         article = "an" if combinator[0] in "aeiou" else "a"
         reason = f"{article} {combinator}() QuerySet cannot be filtered"
@@ -193,7 +193,7 @@ def resolve(model: type[models.Model], key: Any) -> models.QuerySet:
         return key.queryset.all()
     if key == BASE:
         return model._base_manager.all()
-    managers = model._meta.managers_map
+    managers = _compat.managers_map(model)
     first, *rest = key[1]
     queryset = managers[first].all()
     for name in rest:
@@ -228,7 +228,7 @@ def selects_every_row(model: type[models.Model], key: Hashable, alias: str) -> b
         if key == BASE:
             managers = [model._base_manager]
         else:
-            managers = [model._meta.managers_map[name] for name in key[1]]  # type: ignore[index]
+            managers = [_compat.managers_map(model)[name] for name in key[1]]  # type: ignore[index]
         decided[entry] = all(_every_row(model, manager.all(), alias) for manager in managers)
     return decided[entry]
 
