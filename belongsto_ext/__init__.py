@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .batch import aprefetch, prefetch
+from .batch import ScopedPrefetch, aprefetch, prefetch
 from .fields import BelongsToField, BelongsToOneField
 from .scopes import InvalidScope
 from .types import (
@@ -27,6 +27,7 @@ __all__ = [
     "InvalidScope",
     "KeyValue",
     "Scope",
+    "ScopedPrefetch",
     "SetAssociation",
     "aprefetch",
     "prefetch",

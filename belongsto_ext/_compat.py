@@ -7,6 +7,7 @@ package uses public API only.
 from __future__ import annotations
 
 import operator
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "is_sliced",
     "iterable_class",
     "managers_map",
+    "max_query_params",
     "set_fields_cache",
     "yields_instances",
 ]
@@ -47,10 +49,10 @@ __all__ = [
 #: ``fields_cache(instance)``: the per-instance dict Django keeps related objects
 #: in, ``instance._state.fields_cache`` (5.2, 6.0, 6.1). An attrgetter, not a
 #: function: it is read for every owner in a batch, where a Python call shows.
-fields_cache: Callable[[models.Model], dict[str, Any]] = operator.attrgetter("_state.fields_cache")
+fields_cache: Callable[[models.Model], dict[Any, Any]] = operator.attrgetter("_state.fields_cache")
 
 
-def set_fields_cache(instance: models.Model, fields_cache: dict[str, Any]) -> None:
+def set_fields_cache(instance: models.Model, fields_cache: dict[Any, Any]) -> None:
     """Put back a copy of :func:`fields_cache` taken earlier."""
     instance._state.fields_cache = fields_cache
 
@@ -105,6 +107,22 @@ def admin_registry(site: Any) -> dict[type[models.Model], Any]:
     """``{model: ModelAdmin}`` of an admin site (``AdminSite._registry``: 5.2, 6.0, 6.1)."""
     registry: dict[type[models.Model], Any] = site._registry
     return registry
+
+
+def max_query_params(connection: Any) -> int | None:
+    """The most parameters one statement may carry on ``connection``, None if no limit.
+
+    SQLite's is the live connection's (``setlimit()`` can lower it): Django 6.1's
+    ``features.max_query_params`` reads it, 5.2's says 999 whatever the build.
+    PostgreSQL has one only with ``server_side_binding`` (65,535). (5.2, 6.0, 6.1)
+    """
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        getlimit = getattr(connection.connection, "getlimit", None)  # Python 3.11+
+        if getlimit is not None:
+            return int(getlimit(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER")))  # noqa: B009
+    limit: int | None = connection.features.max_query_params
+    return limit
 
 
 def compiled_sql(queryset: models.QuerySet, alias: str) -> tuple[str, tuple[Any, ...]] | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 
 from . import _compat, cache, scopes
 from .cache import MISS
@@ -78,7 +78,7 @@ def get_related(
     key = scopes.cache_key(model, scope, field)
     if using is not None:
         cache.unpin(field, instance)
-    obj = cache.lookup(field, instance, key, using, value)
+    obj = cache.lookup(field, instance, key, using)
     if obj is MISS and using is None and _django_answers(field, instance, key, value):
         obj = field.get_cached_value(instance)
     if obj is MISS and fetch:
@@ -145,7 +145,7 @@ def _fetch(
         # FETCH_PEERS loads every peer in one query; FETCH_RAISE raises
         # FieldFetchBlocked naming the field.
         mode.fetch(_Fetcher(field, key, using), instance)
-    return cache.lookup(field, instance, key, using, value)
+    return cache.lookup(field, instance, key, using)
 
 
 class _Fetcher:
@@ -176,20 +176,18 @@ def load(
     mode: Any = None,
 ) -> None:
     """Read the related rows in scope ``key`` of the instances no cache answers
-    for, and cache them: one query per database read from.
+    for, and cache them: one query per database read from and per batch of
+    keys the database takes.
 
-    Instances with a null key, or whose answer a cache holds, are skipped. The
-    key an instance just wrote is read where writes go; the others where the
-    router reads, asked once with the first of them as hint.
+    Instances with a null key, or whose answer a cache holds, are skipped.
     """
     model = _target(field)
-    attname = field.attname
-    groups: dict[str, list[tuple[models.Model, Any]]] = {}
-    routed: str | None = using
+    name = cache.entry(field, key, using)
     django_answers: bool | None = None  # decided once, and only if Django holds an object
+    pending = []
     for instance in instances:
-        value = getattr(instance, attname)
-        if value is None or cache.lookup(field, instance, key, using, value) is not MISS:
+        value = getattr(instance, field.attname)
+        if value is None or cache.lookup_entry(instance, name) is not MISS:
             continue
         if using is None and field.is_cached(instance):
             if django_answers is None:
@@ -197,49 +195,149 @@ def load(
                 django_answers = scopes.selects_every_row(model, key, alias)
             if django_answers:
                 continue
+        pending.append((instance, value))
+    if not pending:
+        return
+    every_row: bool | None = None
+    one_to_one = not field.remote_field.multiple
+    for alias, group, found in _read(field, pending, key, using, mode):
+        if every_row is None:
+            every_row = using is None and scopes.selects_every_row(model, key, alias)
+        for instance, _value, wanted in group:
+            obj = found.get(wanted)
+            cache.store_entry(instance, name, obj)
+            if obj is not None:
+                if every_row:
+                    field.set_cached_value(instance, obj)
+                if one_to_one:
+                    field.remote_field.set_cached_value(obj, instance)
+
+
+_Pending = list[tuple[models.Model, Any, Any]]  # (instance, key value, value looked up)
+
+
+def _read(
+    field: Field,
+    pending: list[tuple[models.Model, Any]],
+    key: Hashable,
+    using: str | None,
+    mode: Any,
+) -> list[tuple[str, _Pending, dict[Any, models.Model]]]:
+    """The rows of scope ``key`` for ``pending``, per database read from:
+    ``[(alias, [(instance, key value, value looked up)], {value: row})]``.
+
+    The key an instance just wrote is read where writes go; the others where
+    the router reads, asked once with the first of them as hint. On each
+    database the distinct keys go in batches no larger than it takes.
+    """
+    target = field.target_field
+    groups: dict[str, _Pending] = {}
+    routed: str | None = None
+    for instance, value in pending:
+        # As in set_<name>(), only a str key may convert to another type ("5" -> 5).
+        wanted = target.to_python(value) if isinstance(value, str) else value
         if using is None and cache.pinned(field, instance, value):
             alias = _read_alias(field, instance, key, value, None)
         else:
             if routed is None:
                 routed = _read_alias(field, instance, key, value, using)
             alias = routed
-        groups.setdefault(alias, []).append((instance, value))
-    for alias, pending in groups.items():
-        _load_from(field, pending, key, using, alias, mode)
-
-
-def _load_from(
-    field: Field,
-    pending: list[tuple[models.Model, Any]],
-    key: Hashable,
-    using: str | None,
-    alias: str,
-    mode: Any,
-) -> None:
+        groups.setdefault(alias, []).append((instance, value, wanted))
     model = _target(field)
-    queryset = scopes.resolve(model, key).using(alias)
-    if mode is not None:
-        queryset = queryset.fetch_mode(mode)  # type: ignore[attr-defined]
-    target = field.target_field
     lookup = "pk" if target.primary_key else target.attname
-    # As in set_<name>(), only a str key may convert to another type ("5" -> 5).
-    wanted = [target.to_python(v) if isinstance(v, str) else v for _instance, v in pending]
-    if len(pending) == 1:
-        obj = next(iter(queryset.filter(**{lookup: wanted[0]})[:1]), None)
-        found = {} if obj is None else {wanted[0]: obj}
-    else:
-        rows = queryset.filter(**{f"{lookup}__in": set(wanted)})
-        found = {getattr(obj, target.attname): obj for obj in rows}
-    every_row = using is None and scopes.selects_every_row(model, key, alias)
+    result = []
+    for alias, group in groups.items():
+        queryset = scopes.resolve(model, key).using(alias)
+        if mode is not None:
+            queryset = queryset.fetch_mode(mode)  # type: ignore[attr-defined]
+        keys = list(dict.fromkeys(wanted for _instance, _value, wanted in group))
+        found: dict[Any, models.Model] = {}
+        if len(keys) == 1:
+            obj = next(iter(queryset.filter(**{lookup: keys[0]})[:1]), None)
+            if obj is not None:
+                found[keys[0]] = obj
+        else:
+            size = _batch_size(model, key, queryset, alias)
+            for start in range(0, len(keys), size):
+                batch = keys[start : start + size]
+                found.update(
+                    (getattr(obj, target.attname), obj)
+                    for obj in queryset.filter(**{f"{lookup}__in": batch})
+                )
+        result.append((alias, group, found))
+    return result
+
+
+def _batch_size(
+    model: type[models.Model], key: Hashable, queryset: models.QuerySet, alias: str
+) -> int:
+    """How many keys one ``IN`` query of scope ``key`` may carry on ``alias``:
+    the database's parameter limit less the scope's own parameters, and its
+    longest ``IN`` list."""
+    connection = connections[alias]
+    limits = [_compat.max_query_params(connection), connection.ops.max_in_list_size()]
+    if limits[0] is not None:
+        limits[0] -= scopes.parameter_count(model, key, queryset, alias)
+    sizes = [limit for limit in limits if limit is not None]
+    return max(1, min(sizes)) if sizes else 2**62
+
+
+class ScopedLoad:
+    """What a ``ScopedPrefetch`` hands Django's prefetch machinery for its last
+    level, in place of a QuerySet: the relation's forward descriptor
+    (``fields.py``) recognises it and loads through :func:`prefetch_querysets`."""
+
+    __slots__ = ("lookup", "scope", "using")
+
+    def __init__(self, lookup: str, scope: Scope[Any], using: str | None) -> None:
+        self.lookup = lookup
+        self.scope = scope
+        self.using = using
+
+    def __getattr__(self, name: str) -> Any:
+        # A plain ForeignKey's descriptor would treat this as a QuerySet.
+        raise TypeError(
+            f"ScopedPrefetch({self.lookup!r}) reached a relation that is not a "
+            f"BelongsToField or BelongsToOneField."
+        )
+
+
+def prefetch_querysets(
+    field: Field, instances: list[models.Model], load: ScopedLoad
+) -> tuple[list[models.Model], Any, Any, bool, cache.Entry, bool]:
+    """``get_prefetch_querysets()`` for a ``ScopedPrefetch``: the rows of the scope,
+    and how Django's ``prefetch_one_level()`` matches them to ``instances`` and
+    stores them: into this scope's cache entry, one shared object per row."""
+    model = _target(field)
+    key = scopes.cache_key(model, load.scope, field)  # InvalidScope before any query
+    pending = [(i, v) for i in instances if (v := getattr(i, field.attname)) is not None]
+    read = _read(field, pending, key, load.using, None) if pending else []
+    attname = field.target_field.attname
+    where = {
+        id(instance): (alias, wanted) for alias, group, _ in read for instance, _, wanted in group
+    }
+    rows = [obj for _alias, _group, found in read for obj in found.values()]
+    every_row = (
+        load.using is None and bool(read) and scopes.selects_every_row(model, key, read[0][0])
+    )
     one_to_one = not field.remote_field.multiple
-    for (instance, value), lookup_value in zip(pending, wanted, strict=True):
-        obj = found.get(lookup_value)
-        cache.store(field, instance, key, using, value, obj)
-        if obj is not None:
-            if every_row:
-                field.set_cached_value(instance, obj)
-            if one_to_one:
-                field.remote_field.set_cached_value(obj, instance)
+    if every_row or one_to_one:
+        for _alias, group, found in read:
+            for instance, _value, wanted in group:
+                obj = found.get(wanted)
+                if obj is not None:
+                    if every_row:
+                        field.set_cached_value(instance, obj)
+                    if one_to_one:
+                        field.remote_field.set_cached_value(obj, instance)
+    return (
+        rows,
+        lambda obj: (obj._state.db, getattr(obj, attname)),
+        lambda instance: where.get(id(instance)),
+        True,
+        cache.entry(field, key, load.using),
+        False,
+    )
 
 
 # ---------------------------------------------------------------- set

@@ -1,5 +1,6 @@
-"""Batch loading: ``prefetch()`` and ``aprefetch()`` fill the scoped answers of
-many instances with one query."""
+"""Batch loading: ``prefetch()``, ``aprefetch()`` and ``ScopedPrefetch`` (for
+``prefetch_related()``) fill the scoped answers of many instances with one query
+per database and per batch of keys the database takes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import models
+from django.db.models import Prefetch
+from django.db.models.constants import LOOKUP_SEP
 
 from . import accessors, scopes
 from .fields import BelongsToMixin
 from .types import Scope
 
-__all__ = ["aprefetch", "prefetch"]
+__all__ = ["ScopedPrefetch", "aprefetch", "prefetch"]
 
 
 def prefetch(
@@ -74,6 +77,48 @@ def _field(instances: list[models.Model], name: str) -> BelongsToMixin:
                 f"must have the {field.model.__name__}.{name} field."
             )
     return field
+
+
+class ScopedPrefetch(Prefetch):
+    """A ``prefetch_related()`` lookup that loads a BelongsTo relation in a scope.
+
+    ``Book.objects.prefetch_related(ScopedPrefetch("author", scope="bestselling"))``
+    fills the cache ``book.get_author(scope="bestselling")`` answers from, so
+    that call costs no query on any of the books. The lookup may go through
+    relations (``"book__author"`` on reviews); only its last part must be a
+    BelongsTo field. It works wherever a ``Prefetch`` does
+    (``prefetch_related_objects()``, ``aprefetch_related_objects()``, async
+    iteration, pagination), next to ordinary lookups and to other
+    ``ScopedPrefetch`` objects for other scopes or fields.
+
+    Args:
+        lookup: The relation, e.g. ``"author"`` or ``"book__author"``.
+        scope: Any scope ``get_<name>()`` accepts; refused with ``InvalidScope``
+            before the prefetch's query (with ``QuerySet.prefetch_related()``,
+            after the main query, as Django runs prefetches).
+        using: Read from this database alias instead of the router's.
+    """
+
+    def __init__(self, lookup: str, scope: Scope[Any] = None, using: str | None = None) -> None:
+        name = lookup.rsplit(LOOKUP_SEP, 1)[-1]
+        # Django tells prefetch lookups apart by where they store: each scope
+        # stores apart, so each gets a name of its own.
+        which = f"qs{id(scope)}" if isinstance(scope, models.QuerySet) else repr(scope)
+        super().__init__(lookup, to_attr=f"{name}[{which}@{using}]".replace(LOOKUP_SEP, "_"))
+        self.scope = scope
+        self.using = using
+        self._load = accessors.ScopedLoad(lookup, scope, using)
+
+    def get_current_querysets(self, level: int) -> list[Any] | None:
+        if self.get_current_prefetch_to(level) == self.prefetch_to:
+            return [self._load]  # the relation's descriptor loads the scope
+        return None
+
+    def get_current_to_attr(self, level: int) -> tuple[str, Any]:
+        # Not an attribute: Django stores each row into the cache entry the
+        # descriptor names, as it does for a plain prefetch of the relation.
+        to_attr, _as_attr = super().get_current_to_attr(level)
+        return to_attr, False
 
 
 _prefetch_in_thread = sync_to_async(prefetch)

@@ -37,7 +37,8 @@ class KeyAttribute(ForeignKeyDeferredAttribute):
     field: BelongsToMixin
 
     def __set__(self, instance: models.Model, value: Any) -> None:
-        cache.drop(self.field, instance)
+        if self.field.attname in instance.__dict__:  # not the first, from __init__()
+            cache.drop(self.field, instance)
         super().__set__(instance, value)  # type: ignore[misc]  # not in django-stubs
 
 
@@ -53,6 +54,14 @@ class _ReadsYourWrites:
             return super().get_object(instance)  # type: ignore[misc]
         queryset = self.get_queryset(instance=instance).using(alias)  # type: ignore[attr-defined]
         return queryset.get(self.field.get_reverse_related_filter(instance))
+
+    def get_prefetch_querysets(
+        self, instances: list[models.Model], querysets: list[Any] | None = None
+    ) -> Any:
+        """Django's prefetch of ``<name>``; a ``ScopedPrefetch`` loads its scope instead."""
+        if querysets and isinstance(querysets[0], accessors.ScopedLoad):
+            return accessors.prefetch_querysets(self.field, instances, querysets[0])
+        return super().get_prefetch_querysets(instances, querysets)  # type: ignore[misc]
 
     def fetch_many(self, instances: list[models.Model]) -> None:
         """Django 6.1's FETCH_PEERS: pinned instances are read one by one where

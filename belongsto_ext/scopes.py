@@ -36,7 +36,14 @@ from django.db.models.query import (
 from . import _compat
 from .types import Scope
 
-__all__ = ["InvalidScope", "QuerySetKey", "cache_key", "resolve", "selects_every_row"]
+__all__ = [
+    "InvalidScope",
+    "QuerySetKey",
+    "cache_key",
+    "parameter_count",
+    "resolve",
+    "selects_every_row",
+]
 
 BASE = ("base",)
 
@@ -231,6 +238,27 @@ def selects_every_row(model: type[models.Model], key: Hashable, alias: str) -> b
             managers = [_compat.managers_map(model)[name] for name in key[1]]  # type: ignore[index]
         decided[entry] = all(_every_row(model, manager.all(), alias) for manager in managers)
     return decided[entry]
+
+
+# {model: {(key, alias): parameters}}: how many parameters a manager scope's query carries.
+_PARAMETERS: weakref.WeakKeyDictionary[type[models.Model], dict[tuple[Hashable, str], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def parameter_count(
+    model: type[models.Model], key: Hashable, queryset: models.QuerySet, alias: str
+) -> int:
+    """How many parameters ``queryset``, scope ``key``'s QuerySet, carries on ``alias``
+    before a key filter is added; decided once per manager and database."""
+    if isinstance(key, QuerySetKey):
+        sql = key.sql if key.alias == alias else _compat.compiled_sql(queryset, alias)
+        return 0 if sql is None else len(sql[1])
+    counted = _PARAMETERS.setdefault(model, {})
+    if (key, alias) not in counted:
+        sql = _compat.compiled_sql(queryset, alias)
+        counted[(key, alias)] = 0 if sql is None else len(sql[1])
+    return counted[(key, alias)]
 
 
 def _plain(model: type[models.Model], queryset: models.QuerySet) -> bool:

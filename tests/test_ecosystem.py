@@ -179,12 +179,13 @@ def product_of(target: Any, **fields: Any) -> Any:
 def queryset_entries(instance: models.Model, name: str) -> int:
     """How many QuerySet scopes ``instance`` holds answers for on field ``name``.
 
-    The answers live in Django's per-instance cache, under ``"<name>:scoped"``:
-    ``(owner id, {(scope key, using): answer} or None, pinned key)``.
+    The answers live in Django's per-instance cache, each under
+    ``("<name>:scoped", scope key, using)``.
     """
-    held = instance._state.fields_cache.get(f"{name}:scoped")
-    answers = {} if held is None or held[1] is None else held[1]
-    return sum(isinstance(scope_key, QuerySetKey) for scope_key, _using in answers)
+    return sum(
+        isinstance(k, tuple) and k[0] == f"{name}:scoped" and isinstance(k[1], QuerySetKey)
+        for k in instance._state.fields_cache
+    )
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
