@@ -52,6 +52,15 @@ ROOT_URLCONF = "tests.urls"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # default's own database, with server-side parameter binding: at most
+    # 65,535 parameters per statement (tests/test_batch.py).
+    DATABASES["bound"] = {
+        **DATABASES["default"],
+        "OPTIONS": {"server_side_binding": True},
+        "TEST": {"MIRROR": "default"},
+    }
+
 if os.environ.get("BELONGSTO_STANDBY_URL"):
     # A real streaming standby of default: under test it opens default's test
     # database (TEST MIRROR) on the standby server.

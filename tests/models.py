@@ -180,3 +180,10 @@ class Country(models.Model):
 class City(models.Model):
     name = models.CharField(max_length=100)
     country = BelongsToField(Country, on_delete=models.CASCADE)
+
+
+class Review(models.Model):
+    """Points at a Book: ``ScopedPrefetch("book__author")`` goes through it."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="reviews")
+    stars = models.IntegerField(default=3)
