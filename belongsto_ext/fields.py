@@ -37,9 +37,16 @@ class KeyAttribute(ForeignKeyDeferredAttribute):
     field: BelongsToMixin
 
     def __set__(self, instance: models.Model, value: Any) -> None:
-        if self.field.attname in instance.__dict__:  # not the first, from __init__()
+        # ForeignKeyDeferredAttribute.__set__() (5.2, 6.0, 6.1), plus the drop.
+        # The first assignment, from Model.__init__() for every row loaded,
+        # finds nothing cached: it only stores the value.
+        data = instance.__dict__
+        attname = self.field.attname
+        if attname in data:
+            if data[attname] != value and self.field.is_cached(instance):
+                self.field.delete_cached_value(instance)
             cache.drop(self.field, instance)
-        super().__set__(instance, value)  # type: ignore[misc]  # not in django-stubs
+        data[attname] = value
 
 
 class _ReadsYourWrites:

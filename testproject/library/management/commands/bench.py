@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import platform
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,29 @@ class Command(BaseCommand):
             help="Models built per side per round in the class-creation row (default 200).",
         )
         parser.add_argument(
+            "--rows",
+            type=int,
+            default=10_000,
+            help="Owners loaded per call in the loading row (default 10,000).",
+        )
+        parser.add_argument(
+            "--scale",
+            action="store_true",
+            help="Also print the batch-loading table: prefetch(), ScopedPrefetch and FETCH_PEERS "
+            "against Django's prefetch at 10^2, 10^4 and 10^5 owners (time and kept memory).",
+        )
+        parser.add_argument(
+            "--scale-owners",
+            default="100,10000,100000",
+            help="Owner counts of the --scale table (default 100,10000,100000).",
+        )
+        parser.add_argument(
+            "--server-side-binding",
+            action="store_true",
+            help="PostgreSQL: connect with server_side_binding (at most 65,535 parameters "
+            "per statement).",
+        )
+        parser.add_argument(
             "--clock",
             choices=["auto", "cpu", "wall"],
             default="auto",
@@ -141,10 +165,16 @@ class Command(BaseCommand):
             or options["runs"] < 1
             or options["owners"] < 1
             or options["models"] < 1
+            or options["rows"] < 1
         ):
             raise CommandError(
-                "--rounds, --iterations, --runs, --owners and --models must be at least 1."
+                "--rounds, --iterations, --runs, --owners, --models and --rows must be at least 1."
             )
+        if options["server_side_binding"]:
+            if connection.vendor != "postgresql":
+                raise CommandError("--server-side-binding is for PostgreSQL.")
+            connection.close()
+            connection.settings_dict["OPTIONS"]["server_side_binding"] = True
         old_name = None
         if not options["current_db"]:
             old_name = connection.settings_dict["NAME"]
@@ -160,10 +190,18 @@ class Command(BaseCommand):
         try:
             with override_settings(DEBUG=False):
                 results = self._run(options)
+                if options["scale"]:
+                    from ._scale import scale_table
+
+                    owners = [int(n) for n in options["scale_owners"].split(",")]
+                    scale = scale_table(owners, rounds=min(options["rounds"], 3))
         finally:
             if old_name is not None:
                 connection.creation.destroy_test_db(old_name, verbosity=0)
         self._print(results, options)
+        if options["scale"]:
+            self.stdout.write("")
+            self.stdout.write(scale)
         if options["check"]:
             queries, times = self._missed(results, options)
             if queries or times:
@@ -179,6 +217,9 @@ class Command(BaseCommand):
     def _run(self, options: dict[str, Any]) -> list[Result]:
         rows = _sync_rows(options["owners"])
         results = [self._measure(row, options) for row in rows]
+        with _loading_row(options["rows"]) as row:
+            # Ten loads per round: each is long enough to time alone.
+            results.append(self._measure(row, options, iterations=options["runs"]))
         results += asyncio.run(self._measure_async(_async_rows(), options))
         # One build per run: a build of 200 models is long enough to time alone.
         results.append(
@@ -519,6 +560,57 @@ def _async_rows() -> list[Row]:
         Row("aset_author(obj)", DB, set_obj_ours, set_obj_theirs, is_async=True),
         Row("acreate_author(**v)", DB, create_ours, create_theirs, weight=0.5, is_async=True),
     ]
+
+
+@contextlib.contextmanager
+def _loading_row(count: int) -> Iterator[Row]:
+    """``list(Owner.objects.all())`` of ``count`` rows of two models alike but for
+    the relation class, BelongsToField against ForeignKey: the key descriptor
+    runs for every row. The models live in a registry of their own, with tables
+    made for the row and dropped after it."""
+    apps = Apps(())
+    publisher = _publisher()
+    author = _authors(1)[0]
+
+    def model(name: str, field_class: type[models.ForeignKey]) -> Any:
+        meta = type("Meta", (), {"app_label": "bench", "apps": apps, "db_table": f"bench_{name}"})
+        return type(
+            name,
+            (models.Model,),
+            {
+                "__module__": __name__,
+                "Meta": meta,
+                "title": models.CharField(max_length=50),
+                "author": field_class(
+                    Author, on_delete=models.CASCADE, null=True, related_name="+"
+                ),
+                "publisher": field_class(Publisher, on_delete=models.CASCADE, related_name="+"),
+                "updated_at": models.DateTimeField(auto_now=True),
+            },
+        )
+
+    ours, theirs = (
+        model("LoadedOwner", BelongsToField),
+        model("LoadedPlainOwner", models.ForeignKey),
+    )
+    with connection.schema_editor() as editor:
+        editor.create_model(ours)
+        editor.create_model(theirs)
+    try:
+        for owner in (ours, theirs):
+            owner.objects.bulk_create(
+                [owner(title=f"t{i}", author=author, publisher=publisher) for i in range(count)]
+            )
+        yield Row(
+            f"load {count} owners, list(qs)",
+            DB,
+            lambda: list(ours.objects.all()),
+            lambda: list(theirs.objects.all()),
+        )
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(ours)
+            editor.delete_model(theirs)
 
 
 def _class_row(count: int) -> Row:
