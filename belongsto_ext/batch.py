@@ -5,7 +5,7 @@ per database and per batch of keys the database takes."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import models
@@ -17,6 +17,15 @@ from .fields import BelongsToMixin
 from .types import Scope
 
 __all__ = ["ScopedPrefetch", "aprefetch", "prefetch"]
+
+_LookupT = TypeVar("_LookupT", bound=str)
+_QuerySetT = TypeVar("_QuerySetT")
+_ToAttrT = TypeVar("_ToAttrT", bound=str)
+
+if TYPE_CHECKING:
+    _PrefetchBase = Prefetch[Any, Any, Any]
+else:
+    _PrefetchBase = Prefetch
 
 
 def prefetch(
@@ -79,7 +88,9 @@ def _field(instances: list[models.Model], name: str) -> BelongsToMixin:
     return field
 
 
-class ScopedPrefetch(Prefetch):
+# Generic in Prefetch's three parameters, as django-stubs declares Prefetch: its
+# mypy plugin specializes them for every Prefetch subclass it sees constructed.
+class ScopedPrefetch(_PrefetchBase, Generic[_LookupT, _QuerySetT, _ToAttrT]):
     """A ``prefetch_related()`` lookup that loads a BelongsTo relation in a scope.
 
     ``Book.objects.prefetch_related(ScopedPrefetch("author", scope="bestselling"))``
