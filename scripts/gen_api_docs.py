@@ -168,7 +168,7 @@ def section(
     if unknown:
         raise ValueError(f"{name}: Args documents {sorted(unknown)}, not in the signature")
     shared[name] = doc
-    returns = _type(sig.return_annotation)
+    returns = name if inspect.isclass(func) else _type(sig.return_annotation)
     if inspect.iscoroutinefunction(func):
         returns = f"Awaitable[{returns}]"
     anchor = re.sub(r"[^a-z]+", "_", name.lower()).strip("_")
@@ -221,7 +221,7 @@ def render() -> str:
         )
         parts.append(section(name, spec.protocol.__call__, link, shared, {}))
     glossary = shared["get_<name>"].args
-    for func in (batch.prefetch, batch.aprefetch):
+    for func in (batch.prefetch, batch.aprefetch, batch.ScopedPrefetch):
         link = "[View code](../belongsto_ext/batch.py)"
         parts.append(section(func.__name__, func, link, shared, glossary))
     parts += [
