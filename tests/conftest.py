@@ -1,14 +1,18 @@
-"""Shared fixtures: the test models' factories, ready-made rows, and a snapshot
-helper for "nothing changed" assertions."""
+"""Shared fixtures: ready-made rows from the test models' factories. The plain
+helpers (snapshots, fresh rows, query capture) are in tests/helpers.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from django.db import models
 
 from tests import factories
+
+# Importable from here too, for test modules written before tests/helpers.py.
+from tests.helpers import memory_state as memory_state
+from tests.helpers import row_state as row_state
+from tests.models import Author, Book, Publisher
 
 
 @pytest.fixture
@@ -26,21 +30,11 @@ def book(publisher: Any) -> Any:
     return factories.BookFactory(publisher=publisher)
 
 
-def row_state(instance: models.Model) -> dict[str, Any]:
-    """The instance's row as the database holds it now (concrete column values)."""
-    model = type(instance)
-    return (
-        model._base_manager.filter(pk=instance.pk)
-        .values(*[f.attname for f in model._meta.concrete_fields])
-        .get()
-    )
-
-
-def memory_state(instance: models.Model) -> dict[str, Any]:
-    """The instance's in-memory attribute values and Django's cache entries."""
-    return {
-        "attrs": {k: v for k, v in instance.__dict__.items() if k != "_state"},
-        "db": instance._state.db,
-        "adding": instance._state.adding,
-        "cache": dict(instance._state.fields_cache),
-    }
+@pytest.fixture
+def linked_book(publisher: Publisher, author: Author) -> Book:
+    """A saved book pointing at ``author``, with the author in both of its caches."""
+    book = factories.BookFactory(publisher=publisher, author=author)
+    book = Book.objects.get(pk=book.pk)
+    assert book.author == author  # Django's cache
+    assert book.get_author(scope="active_authors") == author  # the scoped cache
+    return book

@@ -8,49 +8,18 @@ Django runs ``sync_to_async`` code in one worker thread (outside any
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError, IntegrityError, connection, connections
-from django.test.utils import CaptureQueriesContext
+from django.db import DatabaseError, IntegrityError
 
 from belongsto_ext import InvalidScope
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state, run, worker_queries
 from tests.models import Author, Book, Profile, Publisher
 
-T = TypeVar("T")
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run(main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main()`` in a fresh event loop; close the worker thread's connections after."""
-
-    async def wrapper() -> T:
-        try:
-            return await main()
-        finally:
-            await sync_to_async(connections.close_all)()
-
-    return asyncio.run(wrapper())
-
-
-@contextlib.asynccontextmanager
-async def worker_queries() -> AsyncIterator[list[str]]:
-    """Collect the SQL that ``sync_to_async`` code runs while the block runs."""
-    captured: list[str] = []
-    context = CaptureQueriesContext(connection)
-    await sync_to_async(context.__enter__)()
-    try:
-        yield captured
-    finally:
-        await sync_to_async(context.__exit__)(None, None, None)
-        captured.extend(await sync_to_async(lambda: [q["sql"] for q in context.captured_queries])())
 
 
 # -------------------------------------------------------------------- get

@@ -17,7 +17,7 @@ import pytest
 from django.db import IntegrityError, connection, connections
 
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, Publisher
 
 pytestmark = [

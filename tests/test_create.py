@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import RecordingRouter, memory_state, row_state
 from tests.models import Author, Book, Profile, Publisher
 
 pytestmark = pytest.mark.django_db
@@ -56,16 +56,6 @@ def data_statements(ctx: CaptureQueriesContext) -> list[str]:
 
 
 @pytest.fixture
-def linked_book() -> Book:
-    """A saved book pointing at an author, with that author in both of its caches."""
-    author = factories.AuthorFactory()
-    book = Book.objects.get(pk=factories.BookFactory(author=author).pk)
-    assert book.author == author
-    assert book.get_author(scope="active_authors") == author
-    return book
-
-
-@pytest.fixture
 def failing_book_save() -> Iterator[None]:
     """Every Book save raises in pre_save, after the new Author was inserted."""
 
@@ -75,17 +65,6 @@ def failing_book_save() -> Iterator[None]:
     pre_save.connect(receiver, sender=Book, weak=False)
     yield
     pre_save.disconnect(receiver, sender=Book)
-
-
-class RecordingRouter:
-    """Routes everything to "default" and records what it was asked to write."""
-
-    def __init__(self) -> None:
-        self.writes: list[tuple[type[models.Model], Any]] = []
-
-    def db_for_write(self, model: type[models.Model], **hints: Any) -> str:
-        self.writes.append((model, hints.get("instance")))
-        return "default"
 
 
 # ------------------------------------------------------------ success
@@ -145,7 +124,8 @@ def test_created_on_router_write_db_with_the_owner_as_hint(book: Book) -> None:
     with override_settings(DATABASE_ROUTERS=[router]):
         new = book.create_author(name="Routed")
     assert new._state.db == "default" and not new._state.adding
-    assert (Author, book) in router.writes  # the owner is the router's hint
+    # the owner is the router's hint
+    assert (Author, book) in [(model, hints.get("instance")) for model, hints in router.writes]
     assert Author.all_objects.get(pk=new.pk).name == "Routed"
     assert row_state(book)["author_id"] == new.pk
 

@@ -14,22 +14,19 @@ django-model-utils, django-polymorphic, the admin and Django REST framework
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import pickle
 import re
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import django
 import factory
 import pytest
-from asgiref.sync import sync_to_async
 from django import forms
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, connections, models
+from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 from rest_framework import generics, serializers
 from rest_framework.test import APIRequestFactory
@@ -37,7 +34,6 @@ from rest_framework.test import APIRequestFactory
 import belongsto_ext
 from belongsto_ext import InvalidScope
 from belongsto_ext.scopes import QuerySetKey
-from tests.conftest import memory_state, row_state
 from tests.ecosystem.models import (
     Article,
     Dock,
@@ -55,8 +51,7 @@ from tests.ecosystem.models import (
     Video,
     Warehouse,
 )
-
-T = TypeVar("T")
+from tests.helpers import fresh, memory_state, row_state, run, worker_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -155,13 +150,6 @@ def content_types() -> None:
     ContentType.objects.get_for_models(Media, Video, Photo, for_concrete_models=False)
 
 
-def fresh(instance: models.Model, queryset: models.QuerySet | None = None) -> Any:
-    """The instance re-read from the database (through ``queryset`` if given)."""
-    if queryset is None:
-        queryset = type(instance)._base_manager.all()
-    return queryset.get(pk=instance.pk)
-
-
 def vendor(*, deleted: bool = False, **fields: Any) -> Any:
     """A saved vendor; ``deleted=True`` soft-deletes it (``Vendor.objects`` hides it)."""
     made = VendorFactory(**fields)
@@ -186,31 +174,6 @@ def queryset_entries(instance: models.Model, name: str) -> int:
         isinstance(k, tuple) and k[0] == f"{name}:scoped" and isinstance(k[1], QuerySetKey)
         for k in instance._state.fields_cache
     )
-
-
-def run(main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main()`` in a fresh event loop; close the worker thread's connections after."""
-
-    async def wrapper() -> T:
-        try:
-            return await main()
-        finally:
-            await sync_to_async(connections.close_all)()
-
-    return asyncio.run(wrapper())
-
-
-@contextlib.asynccontextmanager
-async def worker_queries() -> AsyncIterator[list[str]]:
-    """Collect the SQL that ``sync_to_async`` code (Django's one worker thread) runs."""
-    captured: list[str] = []
-    context = CaptureQueriesContext(connection)
-    await sync_to_async(context.__enter__)()
-    try:
-        yield captured
-    finally:
-        await sync_to_async(context.__exit__)(None, None, None)
-        captured.extend(await sync_to_async(lambda: [q["sql"] for q in context.captured_queries])())
 
 
 # ================================================================ section 1

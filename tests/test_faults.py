@@ -26,7 +26,7 @@ from django.db import IntegrityError, OperationalError, connection, connections
 from django.db.utils import InterfaceError
 
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book
 
 pytestmark = pytest.mark.django_db(transaction=True)

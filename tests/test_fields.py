@@ -14,7 +14,7 @@ from django.test.utils import isolate_apps
 import belongsto_ext
 from belongsto_ext import BelongsToField, BelongsToOneField
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, Employee, LooseBook, Profile, SlugBook
 
 P = inspect.Parameter

@@ -13,6 +13,7 @@ from django.db import connections, models
 from django.test import override_settings
 
 from tests import factories
+from tests.helpers import RecordingRouter, book_by, fresh
 from tests.models import (
     Author,
     Book,
@@ -28,17 +29,6 @@ from tests.models import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def fresh(instance: models.Model) -> Any:
-    """The instance re-read from the database, with no related object cached."""
-    return type(instance)._base_manager.get(pk=instance.pk)
-
-
-def book_by(**author_fields: Any) -> tuple[Any, Any]:
-    """A saved author with ``author_fields`` and a fresh book pointing at it."""
-    author = factories.AuthorFactory(**author_fields)
-    return fresh(factories.BookFactory(author=author)), author
 
 
 EVERY_SCOPE_KIND = [
@@ -544,17 +534,6 @@ def test_publisher_is_never_null_and_found(publisher: Any, django_assert_num_que
 
 
 # ----------------------------------------------------------------- routing
-
-
-class RecordingRouter:
-    """Records every ``db_for_read`` call; leaves the choice to Django."""
-
-    def __init__(self) -> None:
-        self.reads: list[tuple[type[models.Model], dict[str, Any]]] = []
-
-    def db_for_read(self, model: type[models.Model], **hints: Any) -> str | None:
-        self.reads.append((model, hints))
-        return None
 
 
 @pytest.mark.parametrize("scope", [None, False, "active_authors", ["active_authors"]])

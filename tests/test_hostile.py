@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from belongsto_ext import BelongsToField, InvalidScope
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, City, SlugBook
 
 HYPOTHESIS = settings(

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 
 from belongsto_ext import BelongsToField
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import (
     Author,
     Book,

@@ -13,7 +13,7 @@ rows that ``default`` wrote inside an uncommitted test transaction.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,18 +22,15 @@ from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connections, models
 from django.db.models.signals import post_save
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
 
 from testproject.routers import PrimaryReplicaRouter
-from tests import factories
-from tests.conftest import memory_state, row_state
+from tests import factories, helpers
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, City, Country, Publisher, Tag, Tagged
 
 ALIASES = ("default", "replica", "other")
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=list(ALIASES))
-
-_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
 @pytest.fixture(autouse=True)
@@ -42,30 +39,11 @@ def _router() -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def sent() -> Iterator[dict[str, list[str]]]:
-    """``{alias: [statement verb, ...]}`` for the queries sent inside the block.
-
-    Transaction control is left out: SQLite logs its BEGIN, PostgreSQL does not.
-    """
-    result: dict[str, list[str]] = {}
-    contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in ALIASES}
-    try:
-        with contextlib.ExitStack() as stack:
-            for context in contexts.values():
-                stack.enter_context(context)
-            yield result
-    finally:
-        for alias, context in contexts.items():
-            verbs = [q["sql"].split(None, 1)[0].upper() for q in context.captured_queries]
-            result[alias] = [verb for verb in verbs if verb not in _CONTROL]
-
-
-def only(alias: str, *verbs: str) -> dict[str, list[str]]:
-    """What :func:`sent` holds when ``verbs`` went to ``alias`` and nothing elsewhere."""
-    return {a: list(verbs) if a == alias else [] for a in ALIASES}
-
-
+# ``{alias: [statement verb, ...]}`` for the queries sent inside a ``with sent()``
+# block (transaction control left out), and what it holds when ``verbs`` went to
+# ``alias`` alone: tests.helpers.sent and only, for this module's aliases.
+sent = functools.partial(helpers.sent, ALIASES)
+only = functools.partial(helpers.only, ALIASES)
 NOTHING = {alias: [] for alias in ALIASES}
 
 

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.transaction import TransactionManagementError
 
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, Publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)

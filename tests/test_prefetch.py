@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 
 from belongsto_ext import InvalidScope, aprefetch, prefetch
 from tests import factories
-from tests.conftest import memory_state
+from tests.helpers import memory_state
 from tests.models import (
     Author,
     Book,

@@ -11,23 +11,12 @@ from django.test.utils import isolate_apps
 
 from belongsto_ext import BelongsToField, InvalidScope
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import book_by, fresh, memory_state, row_state
 from tests.models import Author, Book, ProxyAuthor, Publisher
 
 pytestmark = pytest.mark.django_db
 
 AUTHOR_MANAGERS = ("objects", "all_objects", "active_authors", "verified_authors")
-
-
-def fresh(instance: models.Model) -> Any:
-    """The instance re-read from the database, with no related object cached."""
-    return type(instance)._base_manager.get(pk=instance.pk)
-
-
-def book_by(**author_fields: Any) -> tuple[Any, Any]:
-    """A saved author with ``author_fields`` and a fresh book pointing at it."""
-    author = factories.AuthorFactory(**author_fields)
-    return fresh(factories.BookFactory(author=author)), author
 
 
 # ------------------------------------------------------------ default scope

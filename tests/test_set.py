@@ -19,14 +19,13 @@ from django.utils.connection import ConnectionDoesNotExist
 
 from belongsto_ext import BelongsToField
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import (
     Author,
     Book,
     City,
     Profile,
     ProxyAuthor,
-    Publisher,
     SlugBook,
     Tagged,
 )
@@ -55,16 +54,6 @@ def assert_refused(exc: BaseException, label: str, value: Any) -> None:
     message = str(exc)
     assert label in message
     assert repr(value) in message
-
-
-@pytest.fixture
-def linked_book(publisher: Publisher, author: Author) -> Book:
-    """A saved book pointing at ``author``, with the author in both of its caches."""
-    book = factories.BookFactory(publisher=publisher, author=author)
-    book = Book.objects.get(pk=book.pk)
-    assert book.author == author  # Django's cache
-    assert book.get_author(scope="active_authors") == author  # the scoped cache
-    return book
 
 
 class DenyRelations:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,10 +28,9 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError, connections, models, transaction
 from django.db.models.signals import pre_delete, pre_save
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
 
 import belongsto_ext
-from tests import factories
+from tests import factories, helpers
 from tests.models import Author, Book
 
 T = TypeVar("T")
@@ -57,8 +57,6 @@ if UNAVAILABLE is not None and not REQUIRED:
     pytest.skip(UNAVAILABLE, allow_module_level=True)
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=list(ALIASES))
-
-_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 # How long the standby may take to replay what the primary wrote (it waits 2 s).
 CATCH_UP_SECONDS = 15.0
@@ -218,21 +216,11 @@ def _flush_replays_after_the_next_test() -> Iterator[None]:
 # ---------------------------------------------------------------- capturing
 
 
-@contextlib.contextmanager
-def sent() -> Iterator[dict[str, list[str]]]:
-    """``{alias: [statement verb, ...]}`` for the queries this thread sends inside
-    the block (transaction control left out)."""
-    result: dict[str, list[str]] = {}
-    contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in ALIASES}
-    try:
-        with contextlib.ExitStack() as stack:
-            for context in contexts.values():
-                stack.enter_context(context)
-            yield result
-    finally:
-        for alias, context in contexts.items():
-            verbs = [q["sql"].split(None, 1)[0].upper() for q in context.captured_queries]
-            result[alias] = [verb for verb in verbs if verb not in _CONTROL]
+# ``{alias: [statement verb, ...]}`` for the queries sent inside a ``with sent()``
+# block (transaction control left out), and what it holds when ``verbs`` went to
+# ``alias`` alone: tests.helpers.sent and only, for this module's aliases.
+sent = functools.partial(helpers.sent, ALIASES)
+only = functools.partial(helpers.only, ALIASES)
 
 
 @contextlib.asynccontextmanager
@@ -261,11 +249,6 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
         return result
 
     return asyncio.run(wrapper())
-
-
-def only(alias: str, *verbs: str) -> dict[str, list[str]]:
-    """What :func:`sent` holds when ``verbs`` went to ``alias`` and nothing elsewhere."""
-    return {a: list(verbs) if a == alias else [] for a in ALIASES}
 
 
 NOTHING = {alias: [] for alias in ALIASES}

@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 )
 
 from belongsto_ext import InvalidScope
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, Publisher
 
 LONG_RUN = "BELONGSTO_HYPOTHESIS_EXAMPLES" in os.environ

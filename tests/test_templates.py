@@ -13,7 +13,7 @@ from django.template import engines
 from django.template.backends.base import BaseEngine
 
 from tests import factories
-from tests.conftest import memory_state, row_state
+from tests.helpers import memory_state, row_state
 from tests.models import Author, Book, Profile, Publisher
 
 
@@ -23,6 +23,17 @@ def render(source: str, **context: object) -> str:
 
 def row_counts() -> tuple[int, int, int]:
     return Author.all_objects.count(), Publisher.objects.count(), Book.objects.count()
+
+
+def assert_renders_nothing_and_changes_nothing(source: str, book: Book) -> None:
+    """``source`` renders empty for a book with an author, and no row or attribute changes."""
+    author = factories.AuthorFactory()
+    book.set_author(author)
+    counts = row_counts()
+    before = (row_state(book), memory_state(book))
+    assert render(source, book=book).strip() == ""
+    assert row_counts() == counts
+    assert (row_state(book), memory_state(book)) == before
 
 
 @pytest.mark.django_db
@@ -41,13 +52,7 @@ def row_counts() -> tuple[int, int, int]:
 def test_writers_that_need_no_argument_are_not_called(source: str, book: Book) -> None:
     """Django calls these unless they alter data: ``create_`` would add a row,
     ``acreate_`` would render an unawaited coroutine."""
-    author = factories.AuthorFactory()
-    book.set_author(author)
-    counts = row_counts()
-    before = (row_state(book), memory_state(book))
-    assert render(source, book=book).strip() == ""
-    assert row_counts() == counts
-    assert (row_state(book), memory_state(book)) == before
+    assert_renders_nothing_and_changes_nothing(source, book)
 
 
 @pytest.mark.django_db
@@ -64,13 +69,7 @@ def test_writers_that_need_no_argument_are_not_called(source: str, book: Book) -
 def test_writers_that_need_a_value_render_nothing(source: str, book: Book) -> None:
     """Django cannot pass the value these need, so they render nothing and change
     nothing (marked or not: the sandbox tests below show they are marked)."""
-    author = factories.AuthorFactory()
-    book.set_author(author)
-    counts = row_counts()
-    before = (row_state(book), memory_state(book))
-    assert render(source, book=book).strip() == ""
-    assert row_counts() == counts
-    assert (row_state(book), memory_state(book)) == before
+    assert_renders_nothing_and_changes_nothing(source, book)
 
 
 @pytest.mark.django_db
