@@ -44,7 +44,7 @@ _KEY_TYPES = (
 
 def _target(field: Field) -> type[models.Model]:
     """The related model (always resolved by the time a method runs)."""
-    return field.related_model  # type: ignore[return-value]
+    return field.related_model
 
 
 def _label(field: Field, instance: models.Model) -> str:
@@ -70,7 +70,7 @@ def get_related(
     value = instance.__dict__.get(field.attname, MISS)
     if value is MISS:  # a deferred key: reading it queries
         value = getattr(instance, field.attname)
-    model: type[models.Model] = field.related_model  # type: ignore[assignment]
+    model: type[models.Model] = field.related_model
     if value is None:
         if scope is not None:
             scopes.cache_key(model, scope, field)  # still refuse a bad scope
@@ -249,7 +249,7 @@ def _read(
     for alias, group in groups.items():
         queryset = scopes.resolve(model, key).using(alias)
         if mode is not None:
-            queryset = queryset.fetch_mode(mode)  # type: ignore[attr-defined]
+            queryset = queryset.fetch_mode(mode)  # type: ignore[attr-defined, unused-ignore]  # 6.1
         keys = list(dict.fromkeys(wanted for _instance, _value, wanted in group))
         found: dict[Any, models.Model] = {}
         if len(keys) == 1:

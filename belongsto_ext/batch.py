@@ -56,7 +56,7 @@ def prefetch(
     if not instances:
         return
     field = _field(instances, name)
-    key = scopes.cache_key(field.related_model, scope, field)  # type: ignore[arg-type]
+    key = scopes.cache_key(field.related_model, scope, field)
     accessors.load(field, instances, key, using)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.core import checks
 from django.db import models
@@ -82,11 +82,13 @@ class _ReadsYourWrites:
             super().fetch_many(others)  # type: ignore[misc]
 
 
-class ForwardDescriptor(_ReadsYourWrites, ForwardManyToOneDescriptor):
+# The ignores: django-stubs 6 types Django 6.1's fetch_many() as taking an Iterable;
+# Django passes a list, which _ReadsYourWrites.fetch_many() reads twice.
+class ForwardDescriptor(_ReadsYourWrites, ForwardManyToOneDescriptor):  # type: ignore[misc, unused-ignore]
     pass
 
 
-class ForwardOneToOneDescriptorPinned(_ReadsYourWrites, ForwardOneToOneDescriptor):
+class ForwardOneToOneDescriptorPinned(_ReadsYourWrites, ForwardOneToOneDescriptor):  # type: ignore[misc, unused-ignore]
     pass
 
 
@@ -217,23 +219,39 @@ def _installed(attr: object) -> bool:
     return getattr(attr, "__code__", None) in _CODES
 
 
+# Generic as django-stubs declares ForeignKey and OneToOneField: _ST is what
+# ``book.author = ...`` accepts, _GT what ``book.author`` returns. django-stubs' mypy
+# plugin fills them in from the target and ``null=``, as for the plain fields; pyright
+# reads them from an annotation (``author: BelongsToField[Author | None, Author | None]``).
+# At run time subscripting returns the class itself, as Django's ForeignKey does.
+_ST = TypeVar("_ST", contravariant=True)
+_GT = TypeVar("_GT", covariant=True)
+
 if TYPE_CHECKING:
-    # Parametrized for django-stubs, which types ``book.author`` from them.
-    _Field = models.ForeignKey[Any, Any]
-    _ForeignKey = models.ForeignKey[Any, Any]
-    _OneToOneField = models.OneToOneField[Any, Any]
+
+    class _Field(models.ForeignKey[_ST, _GT]):
+        # Resolved by the time a BelongsTo field reads it (django-stubs 5.2 adds
+        # Literal["self"], its value before that).
+        related_model: type[models.Model]
+
 else:
-    _Field = object
-    _ForeignKey = models.ForeignKey
-    _OneToOneField = models.OneToOneField
+
+    class _Field:
+        """The mixin's base for type checkers; at run time ``_Field[...]`` is ``object``."""
+
+        def __class_getitem__(cls, params: object) -> type:
+            return object
 
 
-class BelongsToMixin(_Field):
+class BelongsToMixin(_Field[_ST, _GT]):
     """What BelongsToField and BelongsToOneField add to Django's fields."""
 
     descriptor_class = KeyAttribute
     # What deconstruct() reports: migrations see the plain Django field.
     django_path: str
+
+    def __class_getitem__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls  # as ForeignKey's: the parameters are for type checkers
 
     def __init__(self, *args: Any, scopes: Iterable[str] | None = None, **kwargs: Any) -> None:
         # Only these manager names are accepted as scope strings (None: any manager).
@@ -396,7 +414,7 @@ def _generated_methods(model: type[models.Model]) -> dict[str, tuple[str, str]]:
     return generated
 
 
-class BelongsToField(BelongsToMixin, _ForeignKey):
+class BelongsToField(BelongsToMixin[_ST, _GT], models.ForeignKey[_ST, _GT]):
     """A ``ForeignKey`` whose model gains ``get_<name>``, ``set_<name>``,
     ``create_<name>`` and ``aget_<name>``, ``aset_<name>``, ``acreate_<name>``."""
 
@@ -404,7 +422,7 @@ class BelongsToField(BelongsToMixin, _ForeignKey):
     forward_related_accessor_class = ForwardDescriptor
 
 
-class BelongsToOneField(BelongsToMixin, _OneToOneField):
+class BelongsToOneField(BelongsToMixin[_ST, _GT], models.OneToOneField[_ST, _GT]):
     """A ``OneToOneField`` with the same methods as :class:`BelongsToField`."""
 
     django_path = "django.db.models.OneToOneField"

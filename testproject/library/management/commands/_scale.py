@@ -103,7 +103,7 @@ def _methods(queryset: models.QuerySet) -> list[tuple[str, _Side, _Side]]:
     if django.VERSION >= (6, 1):
 
         def ours_fetch_peers() -> Call:
-            loaded = list(queryset.fetch_mode(models.FETCH_PEERS))  # type: ignore[attr-defined]
+            loaded = list(queryset.fetch_mode(models.FETCH_PEERS))  # type: ignore[attr-defined, unused-ignore]
             return lambda: loaded[0].get_author(scope=SCOPE)
 
         methods.append(("FETCH_PEERS", _Side(ours_fetch_peers), _Side(django_prefetch)))
