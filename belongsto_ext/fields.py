@@ -70,9 +70,10 @@ class _ReadsYourWrites:
             return accessors.prefetch_querysets(self.field, instances, querysets[0])
         return super().get_prefetch_querysets(instances, querysets)  # type: ignore[misc]
 
-    def fetch_many(self, instances: list[models.Model]) -> None:
+    def fetch_many(self, instances: Iterable[models.Model]) -> None:
         """Django 6.1's FETCH_PEERS: pinned instances are read one by one where
         writes go; the others together, as Django reads them."""
+        instances = list(instances)
         pinned = [i for i in instances if accessors.pinned_alias(self.field, i) is not None]
         for instance in pinned:
             if not self.field.is_cached(instance):
@@ -82,8 +83,6 @@ class _ReadsYourWrites:
             super().fetch_many(others)  # type: ignore[misc]
 
 
-# The ignores: django-stubs 6 types Django 6.1's fetch_many() as taking an Iterable;
-# Django passes a list, which _ReadsYourWrites.fetch_many() reads twice.
 class ForwardDescriptor(_ReadsYourWrites, ForwardManyToOneDescriptor):  # type: ignore[misc, unused-ignore]
     pass
 
