@@ -1,7 +1,8 @@
 """The ``bench`` management command: its table and its ``--check`` verdict.
 
 Tiny runs only: these tests check what the command reports, never how fast
-anything is.
+anything is. One run of the command (its query counts) is in the default run;
+the other runs are marked ``bench`` (``python -m pytest -m bench``; CI runs them once).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.core.management.base import CommandError
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
-TINY = ["--rounds", "1", "--iterations", "1", "--owners", "3", "--models", "2"]
+TINY = ["--rounds", "1", "--iterations", "1", "--owners", "3", "--models", "2", "--rows", "10"]
 ROWS = {
     "get_author(), caches cleared",
     "get_author() on a null FK",
@@ -35,6 +36,7 @@ ROWS = {
     "aset_author(obj)",
     "acreate_author(**v)",
     "class creation, 2 models",
+    "load 10 owners, list(qs)",
 }
 LINE = re.compile(r"^(?P<name>.+?) \(x\d+\)\s+(?P<ours>\d+) / (?P<hand>\d+)\s")
 
@@ -66,6 +68,7 @@ def test_every_row_costs_as_many_queries_as_the_hand_written_code() -> None:
     assert queries["class creation, 2 models"] == (0, 0)
 
 
+@pytest.mark.bench
 def test_check_passes_when_every_target_is_met() -> None:
     output = bench(
         "--check", "--max-ratio", "1e9", "--max-extra-ns", "1e12", "--max-class-ratio", "1e9"
@@ -74,6 +77,7 @@ def test_check_passes_when_every_target_is_met() -> None:
     assert set(query_columns(output)) == ROWS
 
 
+@pytest.mark.bench
 def test_check_names_each_missed_target() -> None:
     with pytest.raises(CommandError) as excinfo:
         bench(
@@ -89,12 +93,14 @@ def test_check_names_each_missed_target() -> None:
     assert "class creation" not in message
 
 
+@pytest.mark.bench
 def test_without_check_a_missed_target_is_only_reported() -> None:
     output = bench("--max-ratio", "0.0001")
 
     assert set(query_columns(output)) == ROWS
 
 
+@pytest.mark.bench
 def test_command_line_run_uses_its_own_database_and_exits_non_zero_on_a_miss(
     tmp_path: Path,
 ) -> None:
