@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ._compat import FieldFetchBlocked
 from .batch import ScopedPrefetch, aprefetch, prefetch
+from .counters import rebuild_counters
 from .fields import BelongsToField, BelongsToOneField
 from .scopes import InvalidScope
 from .types import (
@@ -11,7 +13,10 @@ from .types import (
     AsyncSetAssociation,
     CreateAssociation,
     GetAssociation,
+    HasChanged,
+    IsAssociation,
     KeyValue,
+    PreviousKey,
     Scope,
     SetAssociation,
 )
@@ -23,12 +28,17 @@ __all__ = [
     "BelongsToField",
     "BelongsToOneField",
     "CreateAssociation",
+    "FieldFetchBlocked",
     "GetAssociation",
+    "HasChanged",
     "InvalidScope",
+    "IsAssociation",
     "KeyValue",
+    "PreviousKey",
     "Scope",
     "ScopedPrefetch",
     "SetAssociation",
     "aprefetch",
     "prefetch",
+    "rebuild_counters",
 ]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import operator
 import sqlite3
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from django.core import exceptions
 from django.db import connections, models
 from django.db.models.fields.related_descriptors import (  # subclassed by fields.py
     ForeignKeyDeferredAttribute,
@@ -22,16 +24,39 @@ from django.db.models.query import ModelIterable
 # Django 6.1's public fetch mode (None before 6.1, which has no fetch modes).
 FETCH_ONE: Any = getattr(models, "FETCH_ONE", None)
 
+if hasattr(exceptions, "FieldFetchBlocked"):  # Django 6.1+
+    FieldFetchBlocked = exceptions.FieldFetchBlocked
+else:
+
+    class FieldFetchBlocked(exceptions.FieldError):  # type: ignore[no-redef]
+        """Fetching a field was blocked (Django 6.1's own class, before 6.1)."""
+
+
+_REFRESH_FROM_DB = models.Model.refresh_from_db.__code__
+
+
+def called_by_refresh_from_db() -> bool:
+    """Whether the caller of the caller is ``Model.refresh_from_db()``.
+
+    It assigns each field with ``setattr()`` and has no hook: a key
+    descriptor's ``__set__()`` asks this to tell a refresh from an assignment
+    (5.2, 6.0, 6.1).
+    """
+    return sys._getframe(2).f_code is _REFRESH_FROM_DB
+
+
 # ForeignKeyDeferredAttribute (the <name>_id attribute), ForwardManyToOneDescriptor and
 # ForwardOneToOneDescriptor (<name>), from django.db.models.fields.related_descriptors:
 # subclassed as ForeignKey's descriptor_class / forward_related_accessor_class (5.2, 6.0, 6.1).
 
 __all__ = [
     "FETCH_ONE",
+    "FieldFetchBlocked",
     "ForeignKeyDeferredAttribute",
     "ForwardManyToOneDescriptor",
     "ForwardOneToOneDescriptor",
     "admin_registry",
+    "called_by_refresh_from_db",
     "compiled_sql",
     "explicit_alias",
     "fetch_mode",

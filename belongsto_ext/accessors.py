@@ -138,6 +138,8 @@ def _fetch(
 ) -> Any:
     """Query for scope ``key`` (honouring the owner's fetch mode on Django 6.1+),
     cache the answer and return it."""
+    if field.strict:
+        raise fetch_blocked(field, instance)
     mode = _compat.fetch_mode(instance)
     if mode is None or mode is _compat.FETCH_ONE:
         load(field, [instance], key, using)
@@ -163,6 +165,15 @@ class _Fetcher:
 
     def fetch_many(self, instances: list[models.Model]) -> None:
         load(self.field, instances, self.key, self.using, _compat.fetch_mode(instances[0]))
+
+
+def fetch_blocked(field: Field, instance: models.Model) -> Exception:
+    """The error a ``strict=True`` relation raises instead of querying."""
+    name = f"{type(instance).__qualname__}.{field.name}"
+    return _compat.FieldFetchBlocked(
+        f"Fetching of {name} blocked: the relation is strict=True. Load it first, with "
+        f"belongsto_ext.prefetch(), ScopedPrefetch or select_related()."
+    )
 
 
 # ------------------------------------------------------------- loading
@@ -431,6 +442,62 @@ def _expected(field: Field) -> str:
     )
 
 
+def is_related(field: Field, instance: models.Model, other: Any) -> bool:
+    """Whether the key points at ``other`` (an instance, a key value or None),
+    without a query. A key value is converted as ``set_<name>()`` converts it,
+    with the same errors; an instance of another model raises TypeError; an
+    unsaved target gives False."""
+    value = getattr(instance, field.attname)
+    if other is None:
+        return value is None
+    if isinstance(other, models.Model):
+        model = _target(field)
+        if not isinstance(other, model._meta.concrete_model):  # type: ignore[arg-type]
+            raise TypeError(
+                f"{_label(field, instance)}: cannot compare with {other!r}, a "
+                f"{type(other).__name__}. Pass a {model.__name__}, its key, or None."
+            )
+        key = getattr(other, field.target_field.attname)
+        return not other._state.adding and key is not None and key == _as_key(field, value)
+    return _coerce(field, instance, other) == _as_key(field, value)
+
+
+def _as_key(field: Field, value: Any) -> Any:
+    """The key the instance holds, as the target field's value ("5" -> 5)."""
+    return field.target_field.to_python(value) if isinstance(value, str) else value
+
+
+def has_changed(field: Field, instance: models.Model) -> bool:
+    """Whether the key differs from the one the row holds as far as the
+    instance knows; a deferred key is unchanged and is not loaded."""
+    if field.attname not in instance.__dict__:
+        return False
+    return cache.in_database(field, instance) != instance.__dict__[field.attname]
+
+
+def check_in_scope(
+    field: Field, instance: models.Model | None, key: Any, scope: Scope[Any]
+) -> None:
+    """Raise ``ValidationError`` naming the field and the value unless the row
+    with ``key`` exists in ``scope`` (None: the default scope) and matches the
+    field's ``limit_choices_to``: one query."""
+    model = _target(field)
+    scope_key = scopes.cache_key(model, True if scope is None else scope, field)
+    queryset = scopes.resolve(model, scope_key)
+    if instance is not None:
+        queryset = queryset.using(router.db_for_read(model, instance=instance))
+    target = field.target_field
+    queryset = queryset.filter(**{target.attname: key}).complex_filter(field.get_limit_choices_to())
+    if not queryset.exists():
+        owner = f"{field.model.__name__}.{field.name}"
+        raise ValidationError(
+            f"{owner}: no {model.__name__} with {target.name} {key!r} in the scope it is "
+            f"checked in (missing, hidden by the scope, or not an allowed choice).",
+            code="invalid",
+            params={"value": key},
+        )
+
+
 # What set/create may change in memory, per object: its attributes, database,
 # adding flag and relation caches; _restore() puts them back if they fail.
 _State = tuple[models.Model, dict[str, Any], str | None, bool, dict[str, Any]]
@@ -470,15 +537,20 @@ def set_related(
     /,
     *,
     save: bool = True,
+    validate: bool = False,
     **save_kwargs: Any,
 ) -> None:
     """Point the foreign key at ``value`` (instance, key or None) and save it.
 
-    Bad input raises before anything changes; a failed save puts the instance
-    back as it was and re-raises. After a save, reads of the new key go to the
+    Bad input raises before anything changes (with ``validate``, also a row
+    the field's validation would refuse); a failed save puts the instance back
+    as it was and re-raises. After a save, reads of the new key go to the
     database writes go to (read-your-own-writes).
     """
     attr, value = _prepare(field, instance, value)
+    if validate and value is not None:
+        key = getattr(value, field.target_field.attname) if attr == field.name else value
+        check_in_scope(field, instance, key, field.validate_scope)
     states = _snapshot(field, instance, value)
     one_to_one = not field.remote_field.multiple
     old = field.get_cached_value(instance, default=None) if one_to_one else None
@@ -509,7 +581,15 @@ def set_related(
                 )
             ):
                 save_kwargs["update_fields"] = _update_fields(type(instance), field.name)
-            instance.save(**save_kwargs)
+            if field.touch or field.counter_cache:
+                # The touch and counter UPDATE run in the owner's transaction.
+                db = save_kwargs.get("using") or router.db_for_write(
+                    type(instance), instance=instance
+                )
+                with transaction.atomic(using=db):
+                    instance.save(**save_kwargs)
+            else:
+                instance.save(**save_kwargs)
             cache.pin(field, instance)
     except BaseException:
         _restore(states)
@@ -534,13 +614,17 @@ async def aset_related(
     /,
     *,
     save: bool = True,
+    validate: bool = False,
     **save_kwargs: Any,
 ) -> None:
-    """Async :func:`set_related`; without ``save`` nothing touches the database."""
-    if not save:
+    """Async :func:`set_related`; without ``save`` or ``validate`` nothing touches
+    the database."""
+    if not (save or validate):
         set_related(field, instance, value, save=False)
         return
-    await _set_related_in_thread(field, instance, value, save=save, **save_kwargs)
+    await _set_related_in_thread(
+        field, instance, value, save=save, validate=validate, **save_kwargs
+    )
 
 
 # ---------------------------------------------------------------- create
@@ -567,21 +651,40 @@ def create_related(
     model = _target(field)
     target_db = router.db_for_write(model, instance=instance)
     owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
+    method = create_method(field)
     states = _snapshot(field, instance, None)
     try:
-        obj = model(**data)  # an unknown field name raises TypeError here
-        _check_relation(field, instance, obj, target_db)
+        if method is None:
+            obj = model(**data)  # an unknown field name raises TypeError here
+            _check_relation(field, instance, obj, target_db)
         with (
             transaction.atomic(using=target_db),
             transaction.atomic(using=owner_db) if owner_db != target_db else nullcontext(),
         ):
-            obj.save(force_insert=True, using=target_db)
+            if method is None:
+                obj.save(force_insert=True, using=target_db)
+            else:
+                # The manager's own factory (create_user()...): the router's
+                # allow_relation() is asked when the object is set, and a
+                # refusal rolls its INSERT back.
+                obj = getattr(model._default_manager.db_manager(target_db), method)(**data)
             set_related(field, instance, obj, save=save)
         cache.pin(field, instance)  # the new row is read where it was written
     except BaseException:
         _restore(states)
         raise
     return obj
+
+
+def create_method(field: Field) -> str | None:
+    """The target's default manager method ``create_<name>()`` calls, None for
+    ``Model(...).save()`` as ``create()`` does: ``create_method=``, else
+    ``create_user`` when the manager has one (a user model's password is
+    hashed), and ``create_method="create"`` asks for ``create()`` itself."""
+    name = field.create_method
+    if name is None and callable(getattr(_target(field)._default_manager, "create_user", None)):
+        name = "create_user"
+    return None if name == "create" else name
 
 
 def _values(

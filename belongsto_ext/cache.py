@@ -12,8 +12,17 @@ object Django caches for ``book.author``, as entries of their own:
 
 Assigning the key in any way drops every entry of the field
 (``fields.KeyAttribute`` calls :func:`drop`); ``copy.copy()`` of an instance
-copies ``fields_cache``, and so gets entries of its own. Everything else reads
-and writes the entries through the functions here.
+copies ``fields_cache``, and so gets entries of its own.
+
+Change tracking keeps, apart from those (a key change does not drop them):
+
+- ``("author", DB)``: the key the row holds in the database as far as this
+  instance knows, once the key was assigned another value since the instance
+  was loaded, saved or refreshed. Absent: the key is that value.
+- ``("author", SAVING)``: that key, as it was when a save began writing the
+  key; the counters and touches of ``counters.py`` read it after the save.
+
+Everything else reads and writes the entries through the functions here.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
 
 MISS: Any = object()
 PINNED = "pinned"
+DB = "in database"
+SAVING = "before save"
 
 # How many QuerySet scopes one instance keeps answers for, per field; the least
 # recently used are dropped (inline QuerySets would otherwise pile up).
@@ -111,3 +122,46 @@ def pinned(field: BelongsToMixin, instance: models.Model, value: Any) -> bool:
     """Whether key ``value`` is the one this instance last wrote."""
     written = _compat.fields_cache(instance).get((field.scoped_cache_name, PINNED), MISS)
     return written is not MISS and written == value
+
+
+# ---------------------------------------------------------- change tracking
+
+
+def record_change(field: BelongsToMixin, instance: models.Model, old: Any) -> None:
+    """The key, ``old`` until now, is being assigned: remember what the row holds."""
+    fields_cache = _compat.fields_cache(instance)
+    if (field.cache_name, DB) not in fields_cache:
+        fields_cache[(field.cache_name, DB)] = None if instance._state.adding else old
+
+
+def in_database(field: BelongsToMixin, instance: models.Model) -> Any:
+    """The key the row holds as far as this instance knows (None if never saved)."""
+    known = _compat.fields_cache(instance).get((field.cache_name, DB), MISS)
+    if known is not MISS:
+        return known
+    return None if instance._state.adding else getattr(instance, field.attname)
+
+
+def saving(field: BelongsToMixin, instance: models.Model, track: bool) -> None:
+    """A save is writing the key: the row will hold the key the instance holds
+    now. With ``track``, keep what the row held before for :func:`saved`; a
+    save that failed left one behind, and the row still holds that."""
+    fields_cache = _compat.fields_cache(instance)
+    before = fields_cache.pop((field.cache_name, DB), MISS)
+    if track and (field.cache_name, SAVING) not in fields_cache:
+        if before is MISS:
+            before = None if instance._state.adding else instance.__dict__.get(field.attname)
+        fields_cache[(field.cache_name, SAVING)] = before
+
+
+def saved(field: BelongsToMixin, instance: models.Model) -> Any:
+    """After a save: the key the row held before it wrote the key, or :data:`MISS`
+    if the save did not write it."""
+    return _compat.fields_cache(instance).pop((field.cache_name, SAVING), MISS)
+
+
+def synced(field: BelongsToMixin, instance: models.Model) -> None:
+    """The instance was refreshed: the key is what the row holds."""
+    fields_cache = _compat.fields_cache(instance)
+    fields_cache.pop((field.cache_name, DB), None)
+    fields_cache.pop((field.cache_name, SAVING), None)

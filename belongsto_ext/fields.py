@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.functional import cached_property
 
-from . import accessors, cache, types
+from . import accessors, cache, counters, scopes, types
 from ._compat import (
     ForeignKeyDeferredAttribute,
     ForwardManyToOneDescriptor,
     ForwardOneToOneDescriptor,
+    called_by_refresh_from_db,
     managers_map,
 )
 from .types import KeyValue, Scope
@@ -43,9 +45,14 @@ class KeyAttribute(ForeignKeyDeferredAttribute):
         data = instance.__dict__
         attname = self.field.attname
         if attname in data:
-            if data[attname] != value and self.field.is_cached(instance):
+            old = data[attname]
+            if old != value and self.field.is_cached(instance):
                 self.field.delete_cached_value(instance)
             cache.drop(self.field, instance)
+            if called_by_refresh_from_db():
+                cache.synced(self.field, instance)  # the value is the row's again
+            elif old != value:
+                cache.record_change(self.field, instance, old)
         data[attname] = value
 
 
@@ -56,6 +63,8 @@ class _ReadsYourWrites:
     field: BelongsToMixin
 
     def get_object(self, instance: models.Model) -> Any:
+        if self.field.strict:
+            raise accessors.fetch_blocked(self.field, instance)
         alias = accessors.pinned_alias(self.field, instance)
         if alias is None:
             return super().get_object(instance)  # type: ignore[misc]
@@ -74,6 +83,8 @@ class _ReadsYourWrites:
         """Django 6.1's FETCH_PEERS: pinned instances are read one by one where
         writes go; the others together, as Django reads them."""
         instances = list(instances)
+        if self.field.strict:
+            raise accessors.fetch_blocked(self.field, instances[0])
         pinned = [i for i in instances if accessors.pinned_alias(self.field, i) is not None]
         for instance in pinned:
             if not self.field.is_cached(instance):
@@ -95,24 +106,28 @@ class ForwardOneToOneDescriptorPinned(_ReadsYourWrites, ForwardOneToOneDescripto
 
 
 class MethodSpec(NamedTuple):
-    prefix: str  # the method is named prefix + the field's name
+    prefix: str  # the method is named prefix + the field's name + suffix
+    suffix: str
     alters_data: bool
     protocol: type  # the Protocol that types and documents it
 
 
 METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("get_", False, types.GetAssociation),
-    MethodSpec("set_", True, types.SetAssociation),
-    MethodSpec("create_", True, types.CreateAssociation),
-    MethodSpec("aget_", False, types.AsyncGetAssociation),
-    MethodSpec("aset_", True, types.AsyncSetAssociation),
-    MethodSpec("acreate_", True, types.AsyncCreateAssociation),
+    MethodSpec("get_", "", False, types.GetAssociation),
+    MethodSpec("set_", "", True, types.SetAssociation),
+    MethodSpec("create_", "", True, types.CreateAssociation),
+    MethodSpec("aget_", "", False, types.AsyncGetAssociation),
+    MethodSpec("aset_", "", True, types.AsyncSetAssociation),
+    MethodSpec("acreate_", "", True, types.AsyncCreateAssociation),
+    MethodSpec("is_", "", False, types.IsAssociation),
+    MethodSpec("has_", "_changed", False, types.HasChanged),
+    MethodSpec("get_previous_", "_id", False, types.PreviousKey),
 )
 
 
 def method_names(name: str) -> list[str]:
     """The names of the methods a field called ``name`` adds to its model."""
-    return [spec.prefix + name for spec in METHODS]
+    return [spec.prefix + name + spec.suffix for spec in METHODS]
 
 
 def _class_attributes(cls: type, names: list[str]) -> dict[str, Any]:
@@ -156,13 +171,14 @@ def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
         value: KeyValue | models.Model | None,
         *,
         save: bool = True,
+        validate: bool = False,
         **save_kwargs: Any,
     ) -> None:
         """Point the relation at ``value`` and save only that column.
 
         See belongsto_ext.types.SetAssociation for the parameters.
         """
-        set_related(field, self, value, save=save, **save_kwargs)
+        set_related(field, self, value, save=save, validate=validate, **save_kwargs)
 
     def create(
         self: models.Model,
@@ -189,10 +205,13 @@ def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
         value: KeyValue | models.Model | None,
         *,
         save: bool = True,
+        validate: bool = False,
         **save_kwargs: Any,
     ) -> None:
         """Async set_<name>(): see belongsto_ext.types.AsyncSetAssociation."""
-        await accessors.aset_related(field, self, value, save=save, **save_kwargs)
+        await accessors.aset_related(
+            field, self, value, save=save, validate=validate, **save_kwargs
+        )
 
     async def acreate(
         self: models.Model,
@@ -205,7 +224,28 @@ def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
         """Async create_<name>(): see belongsto_ext.types.AsyncCreateAssociation."""
         return await accessors.acreate_related(field, self, values, save=save, **fields)
 
-    return get, set_, create, aget, aset, acreate
+    def is_(self: models.Model, other: KeyValue | models.Model | None) -> bool:
+        """Whether the relation points at ``other`` (an object, a key or None), no query.
+
+        See belongsto_ext.types.IsAssociation for the parameters.
+        """
+        return accessors.is_related(field, self, other)
+
+    def has_changed(self: models.Model) -> bool:
+        """Whether the key differs from the one the row holds, as far as known.
+
+        See belongsto_ext.types.HasChanged.
+        """
+        return accessors.has_changed(field, self)
+
+    def previous(self: models.Model) -> Any:
+        """The key the row holds, as far as known (None if never saved).
+
+        See belongsto_ext.types.PreviousKey.
+        """
+        return cache.in_database(field, self)
+
+    return get, set_, create, aget, aset, acreate, is_, has_changed, previous
 
 
 # The code of the functions _make_methods() builds: it tells them from a method
@@ -252,11 +292,27 @@ class BelongsToMixin(_Field[_ST, _GT]):
     def __class_getitem__(cls, *args: Any, **kwargs: Any) -> Any:
         return cls  # as ForeignKey's: the parameters are for type checkers
 
-    def __init__(self, *args: Any, scopes: Iterable[str] | None = None, **kwargs: Any) -> None:
-        # Only these manager names are accepted as scope strings (None: any manager).
+    def __init__(
+        self,
+        *args: Any,
+        scopes: Iterable[str] | None = None,
+        touch: bool | str = False,
+        counter_cache: str | None = None,
+        create_method: str | None = None,
+        validate_scope: Scope[Any] = None,
+        strict: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        # The options this app adds (none changes a column; see deconstruct()).
+        # scopes: only these manager names are accepted as scope strings.
         self.scopes: tuple[str, ...] | None = (
             None if scopes is None else (scopes,) if isinstance(scopes, str) else tuple(scopes)
         )
+        self.touch = touch  # set the target's auto_now (or this) column on each write
+        self.counter_cache = counter_cache  # the target's column counting its owners
+        self.create_method = create_method  # create_<name>() calls this manager method
+        self.validate_scope = validate_scope  # validate() checks the row in this scope
+        self.strict = strict  # a read that would query raises FieldFetchBlocked
         super().__init__(*args, **kwargs)
 
     @cached_property
@@ -289,6 +345,23 @@ class BelongsToMixin(_Field[_ST, _GT]):
             if spec.alters_data:
                 method.alters_data = True  # type: ignore[attr-defined]
             setattr(cls, method_name, method)
+        if self.touch or self.counter_cache:
+            counters.connect(self, cls)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        """The key is being written: the row will hold it (change tracking)."""
+        cache.saving(self, model_instance, track=bool(self.touch or self.counter_cache) and not add)
+        return super().pre_save(model_instance, add)
+
+    def validate(self, value: Any, model_instance: models.Model | None) -> None:
+        """Django's check that the row exists, in ``validate_scope`` when given
+        (with ``limit_choices_to``) rather than through the base manager."""
+        if self.validate_scope is None or self.remote_field.parent_link:
+            super().validate(value, model_instance)
+            return
+        models.Field.validate(self, value, model_instance)  # choices, null, blank
+        if value is not None:
+            accessors.check_in_scope(self, model_instance, value, self.validate_scope)
 
     # ------------------------------------------------------------ checks
 
@@ -298,6 +371,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
             *self._check_method_names(),
             *self._check_primary_key(),
             *self._check_scopes(),
+            *self._check_options(),
         ]
 
     def _check_method_names(self) -> list[checks.CheckMessage]:
@@ -395,10 +469,71 @@ class BelongsToMixin(_Field[_ST, _GT]):
             if not isinstance(name, str) or name not in managers
         ]
 
+    def _check_options(self) -> list[checks.CheckMessage]:
+        """counter_cache, touch, create_method and validate_scope must fit the
+        target (once resolved)."""
+        target = self.remote_field.model
+        if isinstance(target, str):
+            return []
+        errors: list[checks.CheckMessage] = []
+
+        def error(msg: str, hint: str, id: str) -> None:
+            errors.append(checks.Error(msg, hint=hint, obj=self, id=f"belongsto_ext.{id}"))
+
+        if self.counter_cache is not None:
+            column = _field_or_none(target, self.counter_cache)
+            if not isinstance(column, models.IntegerField):
+                error(
+                    f"counter_cache={self.counter_cache!r} is not an integer field of "
+                    f"{target.__name__}.",
+                    f"Add {self.counter_cache} = models.PositiveIntegerField(default=0) to "
+                    f"{target.__name__}.",
+                    "E006",
+                )
+        if isinstance(self.touch, str):
+            if not isinstance(_field_or_none(target, self.touch), models.DateField):
+                error(
+                    f"touch={self.touch!r} is not a date or date-time field of {target.__name__}.",
+                    "Name a DateTimeField or DateField of the target, or use touch=True.",
+                    "E007",
+                )
+        elif self.touch and not counters.touched_fields(self):
+            error(
+                f"touch=True, but {target.__name__} has no auto_now date or date-time field.",
+                f"Add an auto_now=True DateTimeField to {target.__name__}, or name a field.",
+                "E007",
+            )
+        if self.create_method is not None and not callable(
+            getattr(target._default_manager, self.create_method, None)
+        ):
+            error(
+                f"create_method={self.create_method!r} is not a method of "
+                f"{target.__name__}'s default manager.",
+                f"Name a method of {target.__name__}._default_manager, e.g. create_user.",
+                "E008",
+            )
+        if self.validate_scope is not None:
+            try:
+                scopes.cache_key(target, self.validate_scope, self)
+            except scopes.InvalidScope as exc:
+                error(
+                    f"validate_scope={self.validate_scope!r} is not a scope of {target.__name__}.",
+                    str(exc).partition(". ")[2],
+                    "E009",
+                )
+        return errors
+
     def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         # The options this app adds change no column: migrations never see them.
         name, _path, args, kwargs = super().deconstruct()
         return name, self.django_path, args, kwargs
+
+
+def _field_or_none(model: type[models.Model], name: str) -> Any:
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
 
 
 def _generated_methods(model: type[models.Model]) -> dict[str, tuple[str, str]]:

@@ -36,7 +36,10 @@ __all__ = [
     "AsyncSetAssociation",
     "CreateAssociation",
     "GetAssociation",
+    "HasChanged",
+    "IsAssociation",
     "KeyValue",
+    "PreviousKey",
     "Scope",
     "SetAssociation",
 ]
@@ -100,6 +103,7 @@ class SetAssociation(Protocol[T_contra]):
         value: T_contra | KeyValue | None,
         *,
         save: bool = True,
+        validate: bool = False,
         **save_kwargs: Any,
     ) -> None:
         """Point <name> at ``value`` and save only that column.
@@ -119,6 +123,9 @@ class SetAssociation(Protocol[T_contra]):
                 primary key or ``to_field`` value, or None to clear a nullable
                 field.
             save: False assigns without any query.
+            validate: True first checks, with one SELECT, that the row exists in
+                the field's ``validate_scope`` (else the default scope) and
+                matches its ``limit_choices_to``, as ``full_clean()`` would.
             **save_kwargs: Passed to ``save()``; an explicit ``update_fields``
                 replaces the default list.
 
@@ -128,6 +135,8 @@ class SetAssociation(Protocol[T_contra]):
             ValueError: ``value`` cannot be used: an unsaved <Target>, a key that
                 does not convert exactly (``"abc"``, ``1.5``), or None on a
                 non-nullable field.
+            ValidationError: With ``validate``, no such row in that scope (missing,
+                soft-deleted, not an allowed choice); nothing changed.
             IntegrityError: The save failed (a key no <Target> row has); the
                 instance is restored.
         """
@@ -191,11 +200,13 @@ class AsyncSetAssociation(Protocol[T_contra]):
         value: T_contra | KeyValue | None,
         *,
         save: bool = True,
+        validate: bool = False,
         **save_kwargs: Any,
     ) -> None:
         """Async ``set_<name>()``: same arguments, result and errors.
 
-        With ``save=False`` nothing touches the database and no thread is used.
+        With ``save=False`` (and no ``validate``) nothing touches the database
+        and no thread is used.
         """
 
 
@@ -214,4 +225,53 @@ class AsyncCreateAssociation(Protocol[T_co]):
 
         The create and the save run in one ``sync_to_async`` call, in one
         transaction, so the async twin is as atomic as the sync one.
+        """
+
+
+class IsAssociation(Protocol[T_contra]):
+    """The type of ``is_<name>``."""
+
+    def __call__(self, other: T_contra | KeyValue | None) -> bool:
+        """Whether <name> points at ``other``, without a query.
+
+        Args:
+            other: A <Target> (an unsaved one gives False), a key value
+                (converted as ``set_<name>()`` converts it, ``"5"`` -> 5), or
+                None (whether the key is null).
+
+        Returns:
+            Whether the key is ``other``'s.
+
+        Raises:
+            TypeError: ``other`` is an instance of another model, or of no key type.
+            ValueError: ``other`` is a key that does not convert exactly.
+        """
+
+
+class HasChanged(Protocol):
+    """The type of ``has_<name>_changed``."""
+
+    def __call__(self) -> bool:
+        """Whether the key differs from the one the row holds in the database, as
+        far as this instance knows: since it was loaded, saved or refreshed.
+
+        ``instance.<name> = x``, ``instance.<name>_id = 5`` and
+        ``set_<name>(x, save=False)`` all count; assigning the old key back
+        undoes it. A deferred key counts as unchanged and is not loaded. An
+        instance never saved has changed when its key is not None.
+
+        Returns:
+            Whether the key changed.
+        """
+
+
+class PreviousKey(Protocol):
+    """The type of ``get_previous_<name>_id``."""
+
+    def __call__(self) -> Any:
+        """The key the row holds in the database, as far as this instance knows
+        (loaded, saved or refreshed); None for an instance never saved.
+
+        Returns:
+            That key (a deferred key is loaded first).
         """

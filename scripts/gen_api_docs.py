@@ -215,7 +215,7 @@ def render() -> str:
         "",
     ]
     for spec in fields.METHODS:
-        name = spec.prefix + "<name>"
+        name = spec.prefix + "<name>" + spec.suffix
         link = (
             f"[View code](../belongsto_ext/types.py) · type: `{spec.protocol.__name__}[<Target>]`"
         )
@@ -235,7 +235,7 @@ def render() -> str:
         "if TYPE_CHECKING:",
     ]
     for spec in fields.METHODS:
-        parts.append(f"    {spec.prefix}author: {spec.protocol.__name__}[Author]")
+        parts.append(f"    {spec.prefix}author{spec.suffix}: {spec.protocol.__name__}[Author]")
     parts += ["```", "", "", "***", "", FOOTER, ""]
     return "\n".join(parts)
 

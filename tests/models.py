@@ -187,3 +187,104 @@ class Review(models.Model):
 
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="reviews")
     stars = models.IntegerField(default=3)
+
+
+# ------------------------------------------- touch, counter_cache and friends
+
+
+class Library(models.Model):
+    """The end of a touch chain: a Shelf's writes touch its Library."""
+
+    name = models.CharField(max_length=100)
+    updated = models.DateTimeField(auto_now=True)
+
+
+class Shelf(models.Model):
+    """Target of Volume's touch= and counter_cache=; touches its Library in turn."""
+
+    name = models.CharField(max_length=100)
+    volumes_count = models.IntegerField(default=0)
+    labels_count = models.PositiveIntegerField(default=0)
+    updated = models.DateTimeField(auto_now=True)
+    checked_on = models.DateField(null=True)
+    library = BelongsToField(Library, on_delete=models.CASCADE, null=True, touch=True)
+
+
+class Volume(models.Model):
+    """Counts itself on its Shelf and touches it (``updated``, the auto_now field)."""
+
+    title = models.CharField(max_length=100)
+    shelf = BelongsToField(
+        Shelf,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="volumes",
+        touch=True,
+        counter_cache="volumes_count",
+    )
+
+
+class Label(models.Model):
+    """A one-to-one that counts and touches a named date field."""
+
+    text = models.CharField(max_length=100)
+    shelf = BelongsToOneField(
+        Shelf,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="label",
+        touch="checked_on",
+        counter_cache="labels_count",
+    )
+
+
+class Account(models.Model):
+    """create_owner() goes through UserManager.create_user() (the default for a
+    manager that has it); create_admin() through create_superuser()."""
+
+    owner = BelongsToField(
+        "auth.User", on_delete=models.SET_NULL, null=True, related_name="accounts"
+    )
+    admin = BelongsToField(
+        "auth.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        create_method="create_superuser",
+    )
+    plain = BelongsToField(
+        "auth.User", on_delete=models.SET_NULL, null=True, related_name="+", create_method="create"
+    )
+
+
+class CheckedBook(models.Model):
+    """validate_scope: the default scope with limit_choices_to, and a named one."""
+
+    author = BelongsToField(
+        Author,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        limit_choices_to={"verified": True},
+        validate_scope=True,
+    )
+    active = BelongsToField(
+        Author,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        validate_scope="active_authors",
+    )
+
+
+class StrictBook(models.Model):
+    """strict=True: reads that would query raise FieldFetchBlocked."""
+
+    author = BelongsToField(
+        Author, on_delete=models.CASCADE, null=True, related_name="+", strict=True
+    )
+    profile_owner = BelongsToOneField(
+        Author, on_delete=models.CASCADE, null=True, related_name="+", strict=True
+    )

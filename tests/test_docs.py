@@ -35,12 +35,13 @@ def test_every_method_and_parameter_is_documented() -> None:
     generator = load_generator()
     text = generator.render()
     signatures = {}
-    for prefix, _alters, protocol in fields.METHODS:
-        name = prefix + "<name>"
+    for spec in fields.METHODS:
+        name = spec.prefix + "<name>" + spec.suffix
+        protocol = spec.protocol
         assert f"## `{name}(" in text
         signature = inspect.signature(protocol.__call__)
         signatures[name] = signature
-        if name.startswith("a"):
+        if spec.prefix.startswith("a"):
             assert str(signature) == str(signatures[name[1:]])
         else:
             documented = generator.parse(protocol.__call__.__doc__).args
@@ -54,10 +55,11 @@ def test_injected_methods_name_the_protocol_that_documents_them() -> None:
     """help(book.get_author) shows a summary and where the full reference is."""
     from tests.models import Book
 
-    for prefix, _alters, protocol in fields.METHODS:
+    for spec in fields.METHODS:
         for name in ("author", "publisher"):
-            method = getattr(Book, prefix + name)
-            assert method.__name__ == prefix + name
-            assert method.__qualname__ == f"Book.{prefix}{name}"
-            assert f"belongsto_ext.types.{protocol.__name__}" in method.__doc__
+            method_name = spec.prefix + name + spec.suffix
+            method = getattr(Book, method_name)
+            assert method.__name__ == method_name
+            assert method.__qualname__ == f"Book.{method_name}"
+            assert f"belongsto_ext.types.{spec.protocol.__name__}" in method.__doc__
     assert Book.get_author.__doc__.startswith("Return the related object in ``scope``, or None.")

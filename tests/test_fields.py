@@ -92,6 +92,7 @@ def test_set_signature(prefix: str) -> None:
         ("self", P.POSITIONAL_OR_KEYWORD, P.empty),
         ("value", P.POSITIONAL_OR_KEYWORD, P.empty),
         ("save", P.KEYWORD_ONLY, True),
+        ("validate", P.KEYWORD_ONLY, False),
         ("save_kwargs", P.VAR_KEYWORD, P.empty),
     ]
 

@@ -1,0 +1,238 @@
+"""``touch=`` and ``counter_cache=``: the target rows an owner's writes change.
+
+When an owner with such a relation is saved or deleted, one UPDATE sets the
+target rows' touched date(-time) columns to now and moves their counters with
+``F()`` expressions (old target -1, new target +1), right after the owner's
+write, on the same connection and inside the same transaction. A touched target
+whose own relation has ``touch=`` touches its target in turn (one UPDATE per
+level, through a subquery: no row is read).
+
+It runs from ``post_save`` and ``post_delete`` receivers connected for the
+owner model (and for its proxies and multi-table children, which send their
+own signals). ``QuerySet.update()``, ``bulk_create()``, ``bulk_update()`` and
+deletes the database does by itself send no signal: :func:`rebuild_counters`
+recomputes a relation's counters.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.db import models, router
+from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.db.models.signals import class_prepared, post_delete, post_save
+from django.utils import timezone
+
+from . import cache
+
+if TYPE_CHECKING:
+    from .fields import BelongsToMixin
+
+__all__ = ["connect", "rebuild_counters"]
+
+# The fields with touch= or counter_cache=, per model that declares them.
+_FIELDS: dict[type[models.Model], list[BelongsToMixin]] = {}
+
+
+def connect(field: BelongsToMixin, model: type[models.Model]) -> None:
+    """Have ``model``'s saves and deletes touch and count for ``field``."""
+    if model._meta.abstract:
+        return
+    first = not _FIELDS
+    _FIELDS.setdefault(model, []).append(field)
+    _connect(model)
+    if first:
+        # Proxies and multi-table children are built later and send signals
+        # with themselves as sender.
+        class_prepared.connect(_prepared, weak=False, dispatch_uid="belongsto_ext.counters")
+
+
+def _prepared(sender: type[models.Model], **kwargs: Any) -> None:
+    if sender not in _FIELDS and any(issubclass(sender, model) for model in _FIELDS):
+        _connect(sender)
+
+
+def _connect(model: type[models.Model]) -> None:
+    uid = f"belongsto_ext.counters:{model._meta.label}:{id(model)}"
+    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=uid)
+    post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=uid)
+
+
+def _fields_of(model: type[models.Model]) -> list[BelongsToMixin]:
+    return [
+        field for owner, fields in _FIELDS.items() if issubclass(model, owner) for field in fields
+    ]
+
+
+def _on_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    raw: bool,
+    using: str,
+    **kw: Any,
+) -> None:
+    if raw:  # loaddata: the rows come as they are
+        return
+    for field in _fields_of(sender):
+        new = instance.__dict__.get(field.attname)
+        before = cache.saved(field, instance)
+        old = new if before is cache.MISS or created else before
+        apply(field, instance, using, added=None if created else old, now=new, created=created)
+
+
+def _on_delete(sender: type[models.Model], instance: models.Model, using: str, **kw: Any) -> None:
+    for field in _fields_of(sender):
+        key = cache.in_database(field, instance)
+        apply(field, instance, using, added=key, now=None, created=False, deleted=True)
+
+
+def apply(
+    field: BelongsToMixin,
+    instance: models.Model,
+    using: str,
+    added: Any,
+    now: Any,
+    created: bool,
+    deleted: bool = False,
+) -> None:
+    """Touch and count for one write of ``instance``: the key moved from ``added``
+    (the row's key before, None if there was no row) to ``now`` (None: deleted)."""
+    target: type[models.Model] = field.related_model
+    keys = [k for k in dict.fromkeys((added, now)) if k is not None]
+    if not keys:
+        return
+    changes: dict[str, Any] = {}
+    counter = field.counter_cache
+    if counter and (created or deleted or added != now):
+        deltas = []
+        if added is not None and not created:
+            deltas.append(When(**{field.target_field.attname: added}, then=Value(-1)))
+        if now is not None and not deleted:
+            deltas.append(When(**{field.target_field.attname: now}, then=Value(1)))
+        if deltas:
+            changes[counter] = F(counter) + Case(*deltas, default=Value(0))
+    stamps = _stamps(field)
+    changes.update(stamps)
+    if not changes:
+        return
+    db = router.db_for_write(target, instance=instance) if using is None else using
+    rows = target._base_manager.using(db).filter(**{f"{field.target_field.attname}__in": keys})
+    rows.update(**changes)
+    _in_memory(field, instance, added, now, created, deleted, stamps)
+    if stamps:
+        _touch_onward(target, rows, db, set())
+
+
+def _stamps(field: BelongsToMixin) -> dict[str, Any]:
+    """``{column: now}`` for the target's touched columns."""
+    target: type[models.Model] = field.related_model
+    return {name: _now(target._meta.get_field(name)) for name in touched_fields(field)}
+
+
+def touched_fields(field: BelongsToMixin) -> list[str]:
+    """The target's columns ``touch=`` sets: the named one, or its ``auto_now`` ones."""
+    if not field.touch:
+        return []
+    if isinstance(field.touch, str):
+        return [field.touch]
+    target: type[models.Model] = field.related_model
+    return [
+        f.name
+        for f in target._meta.concrete_fields
+        if isinstance(f, models.DateField) and getattr(f, "auto_now", False)
+    ]
+
+
+def _now(column: Any) -> Any:
+    """What ``auto_now`` would store in ``column`` now."""
+    if isinstance(column, models.DateTimeField):
+        return timezone.now()
+    return datetime.date.today()
+
+
+def _in_memory(
+    field: BelongsToMixin,
+    instance: models.Model,
+    added: Any,
+    now: Any,
+    created: bool,
+    deleted: bool,
+    stamps: dict[str, Any],
+) -> None:
+    """Give the target instance the owner caches the values the UPDATE wrote."""
+    obj = field.get_cached_value(instance, default=None)
+    if obj is None:
+        return
+    for name, value in stamps.items():
+        setattr(obj, name, value)
+    counter = field.counter_cache
+    if counter and (created or deleted or added != now):
+        key = getattr(obj, field.target_field.attname)
+        delta = (1 if key == now and not deleted else 0) - (
+            1 if key == added and not created else 0
+        )
+        if delta:
+            setattr(obj, counter, getattr(obj, counter) + delta)
+
+
+def _touch_onward(
+    model: type[models.Model], rows: models.QuerySet, db: str, seen: set[Any]
+) -> None:
+    """The touched rows' own relations with ``touch=`` touch their targets in turn."""
+    for field in _FIELDS.get(model._meta.concrete_model, []):  # type: ignore[arg-type]
+        stamps = _stamps(field)
+        if not stamps or field in seen:
+            continue
+        seen.add(field)
+        target: type[models.Model] = field.related_model
+        onward = target._base_manager.using(db).filter(
+            **{f"{field.target_field.attname}__in": rows.values(field.attname)}
+        )
+        onward.update(**stamps)
+        _touch_onward(target, onward, db, seen)
+
+
+def rebuild_counters(model: type[models.Model], name: str, using: str | None = None) -> int:
+    """Recompute every counter of the ``name`` relation of ``model``: one UPDATE
+    setting each target's count of owner rows (zero for targets with none).
+
+    Returns the number of target rows updated. The remedy for what bypasses
+    model signals (``QuerySet.update()``, ``bulk_create()``, ``bulk_update()``,
+    deletes the database does by itself).
+
+    Raises:
+        TypeError: ``name`` is not a BelongsTo field with ``counter_cache``.
+    """
+    from .fields import BelongsToMixin
+
+    field = model._meta.get_field(name)
+    if not isinstance(field, BelongsToMixin) or not field.counter_cache:
+        raise TypeError(
+            f"rebuild_counters(): {model.__name__}.{name} is not a BelongsTo field "
+            f"with counter_cache."
+        )
+    target: type[models.Model] = field.related_model
+    db = using or router.db_for_write(target)
+    owners = (
+        model._base_manager.using(db)
+        .filter(**{field.attname: OuterRef(field.target_field.attname)})
+        .order_by()
+        .values(field.attname)
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return target._base_manager.using(db).update(
+        **{field.counter_cache: Coalesce(Subquery(owners), Value(0))}
+    )
+
+
+def counted_relations() -> Iterable[tuple[type[models.Model], BelongsToMixin]]:
+    """Every (model, field) with ``counter_cache``, for ``manage.py rebuild_counters``."""
+    for model, fields in _FIELDS.items():
+        for field in fields:
+            if field.counter_cache:
+                yield model, field
