@@ -472,7 +472,18 @@ def has_changed(field: Field, instance: models.Model) -> bool:
     instance knows; a deferred key is unchanged and is not loaded."""
     if field.attname not in instance.__dict__:
         return False
-    return cache.in_database(field, instance) != instance.__dict__[field.attname]
+    before, now = cache.in_database(field, instance), instance.__dict__[field.attname]
+    # ``book.author_id = "5"`` on a row holding 5 moves nothing: compare as saved.
+    return before != now and _saved_as(field, before) != _saved_as(field, now)
+
+
+def _saved_as(field: Field, value: Any) -> Any:
+    """The key value as the row would hold it ("5" -> 5); a value that does not
+    convert is compared as it is."""
+    try:
+        return _as_key(field, value)
+    except ValidationError:
+        return value
 
 
 def check_in_scope(
@@ -491,8 +502,10 @@ def check_in_scope(
     if not queryset.exists():
         owner = f"{field.model.__name__}.{field.name}"
         raise ValidationError(
-            f"{owner}: no {model.__name__} with {target.name} {key!r} in the scope it is "
-            f"checked in (missing, hidden by the scope, or not an allowed choice).",
+            # The value goes in as a parameter: a key holding "%" must not break
+            # the message's formatting.
+            f"{owner}: no {model.__name__} with {target.name} %(value)r in the scope it "
+            f"is checked in (missing, hidden by the scope, or not an allowed choice).",
             code="invalid",
             params={"value": key},
         )
