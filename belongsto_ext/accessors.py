@@ -524,9 +524,9 @@ def _state_of(obj: models.Model) -> _State:
 def _snapshot(field: Field, instance: models.Model, value: Any) -> list[_State]:
     """The states of ``instance`` and of the objects setting ``value`` also writes to."""
     states = [_state_of(instance)]
-    if not field.remote_field.multiple:
+    if not field.remote_field.multiple or field.touch or field.counter_cache:
         # A one-to-one assignment also writes the reverse cache of the new and
-        # the old related object.
+        # the old related object; touch= and counter_cache= write their columns.
         old = field.get_cached_value(instance, default=None)
         for obj in (value, None if old is value else old):
             if isinstance(obj, models.Model):

@@ -20,10 +20,11 @@ import datetime
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.db import models, router
 from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
-from django.db.models.signals import class_prepared, post_delete, post_save
+from django.db.models.signals import class_prepared, post_delete, post_save, pre_delete
 from django.utils import timezone
 
 from . import cache
@@ -58,6 +59,7 @@ def _prepared(sender: type[models.Model], **kwargs: Any) -> None:
 def _connect(model: type[models.Model]) -> None:
     uid = f"belongsto_ext.counters:{model._meta.label}:{id(model)}"
     post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=uid)
+    pre_delete.connect(_before_delete, sender=model, weak=False, dispatch_uid=uid)
     post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=uid)
 
 
@@ -65,6 +67,19 @@ def _fields_of(model: type[models.Model]) -> list[BelongsToMixin]:
     return [
         field for owner, fields in _FIELDS.items() if issubclass(model, owner) for field in fields
     ]
+
+
+def _deleted_fields(model: type[models.Model]) -> list[BelongsToMixin]:
+    """The fields a delete signal of ``model`` counts and touches for: those whose
+    column is in ``model``'s own table. Deleting a multi-table child also deletes
+    its parents' rows, each with a signal of its own (none with ``keep_parents``)."""
+    concrete = model._meta.concrete_model
+    return [field for field in _fields_of(model) if field.model._meta.concrete_model is concrete]
+
+
+def _key(field: BelongsToMixin, value: Any) -> Any:
+    """A key value as the target's column holds it: "5" -> 5, as set_<name>() converts."""
+    return field.target_field.to_python(value) if isinstance(value, str) else value
 
 
 def _on_save(
@@ -78,16 +93,46 @@ def _on_save(
     if raw:  # loaddata: the rows come as they are
         return
     for field in _fields_of(sender):
-        new = instance.__dict__.get(field.attname)
         before = cache.saved(field, instance)
-        old = new if before is cache.MISS or created else before
-        apply(field, instance, using, added=None if created else old, now=new, created=created)
+        if field.attname not in instance.__dict__:
+            # A deferred key, which this save did not write: touch through the row.
+            if not created:
+                _through_row(field, instance, using, deleted=False)
+            continue
+        if created:
+            apply(
+                field,
+                instance,
+                using,
+                added=None,
+                now=_key(field, getattr(instance, field.attname)),
+                created=True,
+            )
+            continue
+        if before is cache.MISS:
+            # The save left the key out (update_fields): the row keeps the one it had.
+            before = now = cache.in_database(field, instance)
+        else:
+            now = instance.__dict__[field.attname]
+        apply(
+            field, instance, using, added=_key(field, before), now=_key(field, now), created=False
+        )
+
+
+def _before_delete(
+    sender: type[models.Model], instance: models.Model, using: str, **kw: Any
+) -> None:
+    # A deferred key is unknown once the row is gone: count and touch through the row.
+    for field in _deleted_fields(sender):
+        if field.attname not in instance.__dict__:
+            _through_row(field, instance, using, deleted=True)
 
 
 def _on_delete(sender: type[models.Model], instance: models.Model, using: str, **kw: Any) -> None:
-    for field in _fields_of(sender):
-        key = cache.in_database(field, instance)
-        apply(field, instance, using, added=key, now=None, created=False, deleted=True)
+    for field in _deleted_fields(sender):
+        if field.attname in instance.__dict__:
+            key = _key(field, cache.in_database(field, instance))
+            apply(field, instance, using, added=key, now=None, created=False, deleted=True)
 
 
 def apply(
@@ -119,12 +164,33 @@ def apply(
     changes.update(stamps)
     if not changes:
         return
-    db = router.db_for_write(target, instance=instance) if using is None else using
-    rows = target._base_manager.using(db).filter(**{f"{field.target_field.attname}__in": keys})
+    rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": keys})
     rows.update(**changes)
-    _in_memory(field, instance, added, now, created, deleted, stamps)
+    cached = field.get_cached_value(instance, default=None)
+    if cached is not None and _key(field, getattr(cached, field.target_field.attname)) not in keys:
+        cached = None  # not a row this write changed (the save left the key out)
     if stamps:
-        _touch_onward(target, rows, db, set())
+        _touch_onward(target, rows, using, set(), [] if cached is None else [cached])
+    # In memory only once every statement succeeded.
+    if cached is not None:
+        _in_memory(field, cached, added, now, created, deleted, stamps)
+
+
+def _through_row(field: BelongsToMixin, instance: models.Model, using: str, deleted: bool) -> None:
+    """Touch (and, for a delete, count -1) the target of the key ``instance``'s row
+    holds, without reading it: the key is deferred."""
+    changes = _stamps(field)
+    stamps = dict(changes)
+    if deleted and field.counter_cache:
+        changes[field.counter_cache] = F(field.counter_cache) - 1
+    if not changes:
+        return
+    target: type[models.Model] = field.related_model
+    row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(field.attname)
+    rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": row})
+    rows.update(**changes)
+    if stamps:
+        _touch_onward(target, rows, using, set(), [])
 
 
 def _stamps(field: BelongsToMixin) -> dict[str, Any]:
@@ -156,22 +222,19 @@ def _now(column: Any) -> Any:
 
 def _in_memory(
     field: BelongsToMixin,
-    instance: models.Model,
+    obj: models.Model,
     added: Any,
     now: Any,
     created: bool,
     deleted: bool,
     stamps: dict[str, Any],
 ) -> None:
-    """Give the target instance the owner caches the values the UPDATE wrote."""
-    obj = field.get_cached_value(instance, default=None)
-    if obj is None:
-        return
+    """Give ``obj``, the target instance the owner caches, the values the UPDATE wrote."""
     for name, value in stamps.items():
         setattr(obj, name, value)
     counter = field.counter_cache
     if counter and (created or deleted or added != now):
-        key = getattr(obj, field.target_field.attname)
+        key = _key(field, getattr(obj, field.target_field.attname))
         delta = (1 if key == now and not deleted else 0) - (
             1 if key == added and not created else 0
         )
@@ -180,9 +243,15 @@ def _in_memory(
 
 
 def _touch_onward(
-    model: type[models.Model], rows: models.QuerySet, db: str, seen: set[Any]
+    model: type[models.Model],
+    rows: models.QuerySet,
+    db: str,
+    seen: set[Any],
+    cached: list[models.Model],
 ) -> None:
-    """The touched rows' own relations with ``touch=`` touch their targets in turn."""
+    """The touched rows' own relations with ``touch=`` touch their targets in turn;
+    ``cached``, the touched instances in memory, pass the new values on to the
+    targets they cache."""
     for field in _FIELDS.get(model._meta.concrete_model, []):  # type: ignore[arg-type]
         stamps = _stamps(field)
         if not stamps or field in seen:
@@ -193,7 +262,11 @@ def _touch_onward(
             **{f"{field.target_field.attname}__in": rows.values(field.attname)}
         )
         onward.update(**stamps)
-        _touch_onward(target, onward, db, seen)
+        objs = [o for obj in cached if (o := field.get_cached_value(obj, default=None))]
+        _touch_onward(target, onward, db, seen, objs)
+        for obj in objs:
+            for name, value in stamps.items():
+                setattr(obj, name, value)
 
 
 def rebuild_counters(model: type[models.Model], name: str, using: str | None = None) -> int:
@@ -231,8 +304,12 @@ def rebuild_counters(model: type[models.Model], name: str, using: str | None = N
 
 
 def counted_relations() -> Iterable[tuple[type[models.Model], BelongsToMixin]]:
-    """Every (model, field) with ``counter_cache``, for ``manage.py rebuild_counters``."""
-    for model, fields in _FIELDS.items():
-        for field in fields:
-            if field.counter_cache:
+    """Every (model, field) with ``counter_cache`` among the installed models, in
+    the app registry's order, for ``manage.py rebuild_counters``. A field a
+    multi-table parent declares comes once, with the parent."""
+    from .fields import BelongsToMixin
+
+    for model in apps.get_models():
+        for field in model._meta.local_fields:
+            if isinstance(field, BelongsToMixin) and field.counter_cache:
                 yield model, field
