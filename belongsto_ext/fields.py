@@ -516,8 +516,15 @@ class BelongsToMixin(_Field[_ST, _GT]):
             try:
                 scopes.cache_key(target, self.validate_scope, self)
             except scopes.InvalidScope as exc:
+                scope = self.validate_scope
+                # repr() of a QuerySet runs it: no query in a system check.
+                shown = (
+                    f"<QuerySet of {scope.model._meta.label}>"
+                    if isinstance(scope, models.QuerySet)
+                    else repr(scope)
+                )
                 error(
-                    f"validate_scope={self.validate_scope!r} is not a scope of {target.__name__}.",
+                    f"validate_scope={shown} is not a scope of {target.__name__}.",
                     str(exc).partition(". ")[2],
                     "E009",
                 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+import pytest
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.core import checks
 from django.core.management import call_command
@@ -695,3 +696,287 @@ def test_w002_is_registered_with_the_admin_checks() -> None:
         for check in checks.registry.registry.get_checks(include_deployment_checks=False)
         if "admin" in getattr(check, "tags", ())
     )
+
+
+# ------------------------------ E006-E009: counter_cache, touch, create_method, validate_scope
+
+
+@isolate_apps("tests")
+def test_e006_counter_cache_must_be_an_integer_field_of_the_target() -> None:
+    class Shelf(models.Model):
+        name = models.CharField(max_length=10)
+        count = models.PositiveIntegerField(default=0)
+
+        class Meta:
+            app_label = "tests"
+
+    class Volume(models.Model):
+        text = BelongsToField(Shelf, on_delete=models.CASCADE, counter_cache="name")
+        missing = BelongsToField(
+            Shelf, on_delete=models.CASCADE, related_name="+", counter_cache="volumes_count"
+        )
+        right = BelongsToField(
+            Shelf, on_delete=models.CASCADE, related_name="+", counter_cache="count"
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    text, missing = field_of(Volume, "text"), field_of(Volume, "missing")
+    assert text.check() == short(
+        checks.Error(
+            "counter_cache='name' is not an integer field of Shelf.",
+            hint="Add name = models.PositiveIntegerField(default=0) to Shelf.",
+            obj=text,
+            id="belongsto_ext.E006",
+        )
+    )
+    assert missing.check() == short(
+        checks.Error(
+            "counter_cache='volumes_count' is not an integer field of Shelf.",
+            hint="Add volumes_count = models.PositiveIntegerField(default=0) to Shelf.",
+            obj=missing,
+            id="belongsto_ext.E006",
+        )
+    )
+    assert field_of(Volume, "right").check() == []
+
+
+@isolate_apps("tests")
+def test_e007_touch_must_name_a_date_field_of_the_target() -> None:
+    class Shelf(models.Model):
+        name = models.CharField(max_length=10)
+        checked_on = models.DateField(null=True)
+        seen_at = models.DateTimeField(null=True)
+
+        class Meta:
+            app_label = "tests"
+
+    class Volume(models.Model):
+        text = BelongsToField(Shelf, on_delete=models.CASCADE, touch="name")
+        missing = BelongsToField(Shelf, on_delete=models.CASCADE, related_name="+", touch="nope")
+        date = BelongsToField(Shelf, on_delete=models.CASCADE, related_name="+", touch="checked_on")
+        moment = BelongsToField(Shelf, on_delete=models.CASCADE, related_name="+", touch="seen_at")
+
+        class Meta:
+            app_label = "tests"
+
+    hint = "Name a DateTimeField or DateField of the target, or use touch=True."
+    for name, touch in [("text", "name"), ("missing", "nope")]:
+        field = field_of(Volume, name)
+        assert field.check() == short(
+            checks.Error(
+                f"touch={touch!r} is not a date or date-time field of Shelf.",
+                hint=hint,
+                obj=field,
+                id="belongsto_ext.E007",
+            )
+        )
+    assert field_of(Volume, "date").check() == []
+    assert field_of(Volume, "moment").check() == []
+
+
+@isolate_apps("tests")
+def test_e007_touch_true_needs_an_auto_now_field() -> None:
+    class Plain(models.Model):
+        created = models.DateTimeField(auto_now_add=True)  # not auto_now: not touched
+
+        class Meta:
+            app_label = "tests"
+
+    class Stamped(models.Model):
+        updated = models.DateTimeField(auto_now=True)
+
+        class Meta:
+            app_label = "tests"
+
+    class Volume(models.Model):
+        plain = BelongsToField(Plain, on_delete=models.CASCADE, touch=True)
+        stamped = BelongsToField(Stamped, on_delete=models.CASCADE, touch=True)
+
+        class Meta:
+            app_label = "tests"
+
+    field = field_of(Volume, "plain")
+    assert field.check() == short(
+        checks.Error(
+            "touch=True, but Plain has no auto_now date or date-time field.",
+            hint="Add an auto_now=True DateTimeField to Plain, or name a field.",
+            obj=field,
+            id="belongsto_ext.E007",
+        )
+    )
+    assert field_of(Volume, "stamped").check() == []
+
+
+@isolate_apps("tests")
+def test_e008_create_method_must_be_a_method_of_the_default_manager() -> None:
+    class WriterManager(models.Manager):
+        label = "not callable"
+
+        def create_writer(self, **fields: Any) -> Any:
+            return self.create(**fields)
+
+    class Writer(models.Model):
+        objects = WriterManager()
+
+        class Meta:
+            app_label = "tests"
+
+    class Essay(models.Model):
+        missing = BelongsToField(Writer, on_delete=models.CASCADE, create_method="create_user")
+        attribute = BelongsToField(
+            Writer, on_delete=models.CASCADE, related_name="+", create_method="label"
+        )
+        right = BelongsToField(
+            Writer, on_delete=models.CASCADE, related_name="+", create_method="create_writer"
+        )
+        create = BelongsToField(
+            Writer, on_delete=models.CASCADE, related_name="+", create_method="create"
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    for name, method in [("missing", "create_user"), ("attribute", "label")]:
+        field = field_of(Essay, name)
+        assert field.check() == short(
+            checks.Error(
+                f"create_method={method!r} is not a method of Writer's default manager.",
+                hint="Name a method of Writer._default_manager, e.g. create_user.",
+                obj=field,
+                id="belongsto_ext.E008",
+            )
+        )
+    assert field_of(Essay, "right").check() == []
+    assert field_of(Essay, "create").check() == []
+
+
+@isolate_apps("tests")
+def test_e009_validate_scope_must_be_a_scope_of_the_target() -> None:
+    class Writer(models.Model):
+        objects = models.Manager()
+        live = models.Manager()
+
+        class Meta:
+            app_label = "tests"
+
+    class Other(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class Essay(models.Model):
+        missing = BelongsToField(Writer, on_delete=models.CASCADE, validate_scope="nope")
+        number = BelongsToField(
+            Writer, on_delete=models.CASCADE, related_name="+", validate_scope=3
+        )
+        narrowed = BelongsToField(
+            Writer,
+            on_delete=models.CASCADE,
+            related_name="+",
+            scopes=["live"],
+            validate_scope="objects",
+        )
+        queryset = BelongsToField(
+            Writer, on_delete=models.CASCADE, related_name="+", validate_scope=Other.objects.all()
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    # No database access here: describing the QuerySet must not run it.
+    for name, shown in [
+        ("missing", "'nope'"),
+        ("number", "3"),
+        ("narrowed", "'objects'"),
+        ("queryset", "<QuerySet of tests.Other>"),
+    ]:
+        field = field_of(Essay, name)
+        [error] = field.check()
+        assert error.id == "belongsto_ext.E009"
+        assert error.obj is field
+        assert error.msg == f"validate_scope={shown} is not a scope of Writer."
+        assert error.hint and error.hint.startswith("A scope is None, True, False"), error.hint
+        short(error)
+
+
+@isolate_apps("tests")
+@pytest.mark.parametrize(
+    "scope",
+    [True, False, "live", ["objects", "live"]],
+    ids=["True", "False", "name", "names"],
+)
+def test_e009_every_kind_of_scope_passes(scope: Any) -> None:
+    class Writer(models.Model):
+        objects = models.Manager()
+        live = models.Manager()
+
+        class Meta:
+            app_label = "tests"
+
+    class Essay(models.Model):
+        writer = BelongsToField(Writer, on_delete=models.CASCADE, validate_scope=scope)
+        by_queryset = BelongsToField(
+            Writer,
+            on_delete=models.CASCADE,
+            related_name="+",
+            validate_scope=Writer.objects.filter(pk__gt=0),
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    assert field_of(Essay, "writer").check() == []
+    assert field_of(Essay, "by_queryset").check() == []
+
+
+@isolate_apps("tests")
+def test_options_of_an_unresolved_target_are_left_to_djangos_error() -> None:
+    class Essay(models.Model):
+        writer = BelongsToField(
+            "tests.Nowhere",
+            on_delete=models.CASCADE,
+            counter_cache="count",
+            touch="seen",
+            create_method="nope",
+            validate_scope="nope",
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    assert [e.id for e in field_of(Essay, "writer").check()] == ["fields.E300"]
+
+
+@isolate_apps("tests")
+def test_options_that_fit_give_no_error() -> None:
+    class Writer(models.Model):
+        count = models.IntegerField(default=0)
+        updated = models.DateTimeField(auto_now=True)
+
+        class Meta:
+            app_label = "tests"
+
+    class Essay(models.Model):
+        writer = BelongsToField(
+            Writer,
+            on_delete=models.CASCADE,
+            counter_cache="count",
+            touch=True,
+            create_method="create",
+            validate_scope=True,
+            strict=True,
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    assert field_of(Essay, "writer").check() == []
+
+
+def test_create_method_of_the_user_manager_passes() -> None:
+    """tests.Account: create_user() by default, create_superuser and create named."""
+    from tests.models import Account
+
+    for name in ("owner", "admin", "plain"):
+        assert field_of(Account, name).check() == []
