@@ -30,6 +30,8 @@ ROWS = {
     "set_author(pk)",
     "set_author(obj)",
     "create_author(**v)",
+    "set_book(pk), counter_cache",
+    "set_book(pk), touch",
     "scoped get over 3 owners",
     "aget_author(), caches cleared",
     "aset_author(pk)",

@@ -67,6 +67,7 @@ class Book(models.Model):
     author = BelongsToField(Author, on_delete=models.SET_NULL, null=True, related_name="books")
     publisher = BelongsToField(Publisher, on_delete=models.PROTECT, related_name="books")
     updated_at = models.DateTimeField(auto_now=True)
+    reviews_count = models.PositiveIntegerField(default=0)
 
     if TYPE_CHECKING:
         get_author: GetAssociation[Author]
@@ -78,3 +79,25 @@ class Book(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Review(models.Model):
+    """Keeps ``Book.reviews_count``: +1 on insert, -1 on delete, moved by a key change."""
+
+    stars = models.PositiveSmallIntegerField(default=3)
+    book = BelongsToField(
+        Book, on_delete=models.CASCADE, related_name="reviews", counter_cache="reviews_count"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.stars} stars"
+
+
+class Loan(models.Model):
+    """Each write sets the borrowed book's ``updated_at`` (its auto_now field) to now."""
+
+    borrower = models.CharField(max_length=100)
+    book = BelongsToField(Book, on_delete=models.CASCADE, related_name="loans", touch=True)
+
+    def __str__(self) -> str:
+        return f"loan to {self.borrower}"

@@ -31,12 +31,13 @@ from asgiref.sync import sync_to_async
 from django.apps.registry import Apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections, models, transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Case, F, Prefetch, Value, When, prefetch_related_objects
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 
 import belongsto_ext
 from belongsto_ext import BelongsToField
-from testproject.library.models import Author, Book, Publisher
+from testproject.library.models import Author, Book, Loan, Publisher, Review
 
 # Targets from the performance issue.
 MAX_RATIO = 1.05  # every row that touches the database
@@ -217,6 +218,8 @@ class Command(BaseCommand):
     def _run(self, options: dict[str, Any]) -> list[Result]:
         rows = _sync_rows(options["owners"])
         results = [self._measure(row, options) for row in rows]
+        with _kept_rows() as kept:
+            results += [self._measure(row, options) for row in kept]
         with _loading_row(options["rows"]) as row:
             # Ten loads per round: each is long enough to time alone.
             results.append(self._measure(row, options, iterations=options["runs"]))
@@ -485,6 +488,69 @@ def _sync_rows(owners: int) -> list[Row]:
         Row("create_author(**v)", DB, create_ours, create_theirs, weight=0.5),
         _scoped_row(publisher, owners),
     ]
+
+
+@contextlib.contextmanager
+def _kept_rows() -> Iterator[list[Row]]:
+    """set_book(pk) with counter_cache= and with touch= against the hand-written
+    code that keeps the same counter or timestamp: a transaction, the save and
+    one UPDATE of both books, on twin models with a plain ForeignKey (ours would
+    count and touch their saves too). They live in a registry of their own,
+    with tables made for the rows and dropped after them."""
+    apps = Apps(())
+
+    def model(name: str) -> Any:
+        meta = type("Meta", (), {"app_label": "bench", "apps": apps, "db_table": f"bench_{name}"})
+        book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="+")
+        return type(name, (models.Model,), {"__module__": __name__, "Meta": meta, "book": book})
+
+    plain_review, plain_loan = model("PlainReview"), model("PlainLoan")
+    with connection.schema_editor() as editor:
+        editor.create_model(plain_review)
+        editor.create_model(plain_loan)
+    publisher = _publisher()
+    ours_next, theirs_next = (
+        _cycle([_book(publisher, None).pk for _ in range(2)]) for _ in range(2)
+    )
+    review = Review.objects.create(book_id=ours_next())
+    loan = Loan.objects.create(book_id=review.book_id, borrower="reader")
+    their_review = plain_review.objects.create(book_id=theirs_next())
+    their_loan = plain_loan.objects.create(book_id=their_review.book_id)
+    books = Book.objects.all()
+    books.filter(pk=their_review.book_id).update(reviews_count=1)
+
+    def counter_theirs() -> None:
+        old, new = their_review.book_id, theirs_next()
+        with transaction.atomic():
+            their_review.book_id = new
+            their_review.save(update_fields=["book"])
+            if old != new:
+                books.filter(pk__in=[old, new]).update(
+                    reviews_count=F("reviews_count")
+                    + Case(When(pk=old, then=Value(-1)), When(pk=new, then=Value(1)), default=0)
+                )
+
+    def touch_theirs() -> None:
+        old, new = their_loan.book_id, theirs_next()
+        with transaction.atomic():
+            their_loan.book_id = new
+            their_loan.save(update_fields=["book"])
+            books.filter(pk__in=[old, new]).update(updated_at=timezone.now())
+
+    try:
+        yield [
+            Row(
+                "set_book(pk), counter_cache",
+                DB,
+                lambda: review.set_book(ours_next()),
+                counter_theirs,
+            ),
+            Row("set_book(pk), touch", DB, lambda: loan.set_book(ours_next()), touch_theirs),
+        ]
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(plain_review)
+            editor.delete_model(plain_loan)
 
 
 def _scoped_row(publisher: Publisher, owners: int) -> Row:

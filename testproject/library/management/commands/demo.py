@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import belongsto_ext
-from testproject.library.models import Author, Book, Publisher
+from testproject.library.models import Author, Book, Loan, Publisher, Review
 
 _ASSIGNMENT = re.compile(r"^(?P<name>\w+) = (?P<expr>.+)$")
 
@@ -35,12 +35,15 @@ class Command(BaseCommand):
             "Author": Author,
             "Book": Book,
             "Publisher": Publisher,
+            "Review": Review,
+            "Loan": Loan,
             "belongsto_ext": belongsto_ext,
         }
         self.create_sample_data()
         self.tour_scopes()
         self.tour_set()
         self.tour_create_and_prefetch()
+        self.tour_counters_and_tracking()
 
     # ------------------------------------------------------------ output
 
@@ -78,6 +81,8 @@ class Command(BaseCommand):
 
     def create_sample_data(self) -> None:
         """Replace every row of the library app with the sample (so reruns work)."""
+        Review.objects.all().delete()
+        Loan.objects.all().delete()
         Book.objects.all().delete()
         Author.all_objects.all().delete()
         Publisher.objects.all().delete()
@@ -191,3 +196,26 @@ class Command(BaseCommand):
         self.run('books = list(Book.objects.order_by("title"))')
         self.run('belongsto_ext.prefetch(books, "author", scope="bestselling")')
         self.run('[(b.title, b.get_author(scope="bestselling")) for b in books]')
+
+    def tour_counters_and_tracking(self) -> None:
+        self.heading("counter_cache= and touch=: the target's counter and timestamp")
+        self.note("Review.book has counter_cache='reviews_count': one UPDATE after the INSERT")
+        self.run('dune = Book.objects.get(title="Kindred")')
+        self.run("review = Review.objects.create(book=dune, stars=5)")
+        self.run("dune.reviews_count")
+        self.note("Moving the review: the old book -1 and the new one +1, in one UPDATE")
+        self.run('sower = Book.objects.get(title="Parable of the Sower")')
+        self.run("review.set_book(sower)")
+        self.run('Book.objects.filter(pk__in=[dune.pk, sower.pk]).values_list("reviews_count")')
+        self.note("Loan.book has touch=True: a loan's writes set the book's auto_now updated_at")
+        self.run('loan = Loan.objects.create(book=sower, borrower="Lauren")')
+        self.run("loan.delete()")
+
+        self.heading("is_<name>() and change tracking: no queries")
+        self.run("review.is_book(sower)")
+        self.run("review.is_book(str(sower.pk))")
+        self.run("review.set_book(dune, save=False)")
+        self.run("review.has_book_changed()")
+        self.run("review.get_previous_book_id() == sower.pk")
+        self.run("review.save()")
+        self.run("review.has_book_changed()")
