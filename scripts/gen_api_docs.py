@@ -216,9 +216,7 @@ def render() -> str:
     ]
     for spec in fields.METHODS:
         name = spec.prefix + "<name>" + spec.suffix
-        link = (
-            f"[View code](../belongsto_ext/types.py) · type: `{spec.protocol.__name__}[<Target>]`"
-        )
+        link = f"[View code](../belongsto_ext/types.py) · type: `{_typed(spec, '<Target>')}`"
         parts.append(section(name, spec.protocol.__call__, link, shared, {}))
     glossary = shared["get_<name>"].args
     for func in (batch.prefetch, batch.aprefetch, batch.ScopedPrefetch):
@@ -235,9 +233,15 @@ def render() -> str:
         "if TYPE_CHECKING:",
     ]
     for spec in fields.METHODS:
-        parts.append(f"    {spec.prefix}author{spec.suffix}: {spec.protocol.__name__}[Author]")
+        parts.append(f"    {spec.prefix}author{spec.suffix}: {_typed(spec, 'Author')}")
     parts += ["```", "", "", "***", "", FOOTER, ""]
     return "\n".join(parts)
+
+
+def _typed(spec: fields.MethodSpec, target: str) -> str:
+    """The Protocol as a declaration names it: generic ones take the target."""
+    generic = getattr(spec.protocol, "__parameters__", ())
+    return f"{spec.protocol.__name__}[{target}]" if generic else spec.protocol.__name__
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
         AsyncSetAssociation,
         CreateAssociation,
         GetAssociation,
+        HasChanged,
+        IsAssociation,
+        PreviousKey,
         SetAssociation,
     )
 
@@ -89,6 +92,12 @@ class Review(models.Model):
         Book, on_delete=models.CASCADE, related_name="reviews", counter_cache="reviews_count"
     )
 
+    if TYPE_CHECKING:
+        set_book: SetAssociation[Book]
+        is_book: IsAssociation[Book]
+        has_book_changed: HasChanged
+        get_previous_book_id: PreviousKey
+
     def __str__(self) -> str:
         return f"{self.stars} stars"
 
@@ -98,6 +107,9 @@ class Loan(models.Model):
 
     borrower = models.CharField(max_length=100)
     book = BelongsToField(Book, on_delete=models.CASCADE, related_name="loans", touch=True)
+
+    if TYPE_CHECKING:
+        set_book: SetAssociation[Book]
 
     def __str__(self) -> str:
         return f"loan to {self.borrower}"

@@ -62,6 +62,12 @@ def sync(review: Review, author: Author, publisher: Publisher) -> None:
     assert_type(review.set_author(None), None)
     assert_type(review.create_author(), Author)
     assert_type(review.create_author({"name": "Ann"}, save=False, bestseller=True), Author)
+    assert_type(review.set_author(author, validate=True), None)
+    assert_type(review.is_author(author), bool)
+    assert_type(review.is_author("5"), bool)
+    assert_type(review.is_author(None), bool)
+    assert_type(review.has_author_changed(), bool)
+    assert_type(review.get_previous_author_id(), Any)
 
     # Too many positional arguments, checked as assignments: their error code is the same
     # in every mypy release (such a call is [misc] in mypy 1, [call-arg] in mypy 2).
@@ -77,6 +83,9 @@ def sync(review: Review, author: Author, publisher: Publisher) -> None:
     review.create_author(["name"])  # type: ignore[arg-type]
     wrong: Publisher = review.create_author()  # type: ignore[assignment]
     maybe: Author = review.get_author()  # type: ignore[assignment]
+    review.is_author(publisher)  # type: ignore[arg-type]
+    review.set_author(author, validate="yes")  # type: ignore[arg-type]
+    review.has_author_changed(author)  # type: ignore[call-arg]
 
 
 async def asynchronous(review: Review, author: Author) -> None:

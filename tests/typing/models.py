@@ -21,6 +21,9 @@ if TYPE_CHECKING:
         AsyncSetAssociation,
         CreateAssociation,
         GetAssociation,
+        HasChanged,
+        IsAssociation,
+        PreviousKey,
         SetAssociation,
     )
 
@@ -73,3 +76,6 @@ class Review(models.Model):
         aget_author: AsyncGetAssociation[Author]
         aset_author: AsyncSetAssociation[Author]
         acreate_author: AsyncCreateAssociation[Author]
+        is_author: IsAssociation[Author]
+        has_author_changed: HasChanged
+        get_previous_author_id: PreviousKey

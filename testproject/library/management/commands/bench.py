@@ -501,7 +501,9 @@ def _kept_rows() -> Iterator[list[Row]]:
 
     def model(name: str) -> Any:
         meta = type("Meta", (), {"app_label": "bench", "apps": apps, "db_table": f"bench_{name}"})
-        book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="+")
+        book: models.ForeignKey[Book, Book] = models.ForeignKey(
+            Book, on_delete=models.CASCADE, related_name="+"
+        )
         return type(name, (models.Model,), {"__module__": __name__, "Meta": meta, "book": book})
 
     plain_review, plain_loan = model("PlainReview"), model("PlainLoan")
