@@ -21,10 +21,10 @@ from typing import Any
 import factory
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection, connections, models, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
 from django.test.utils import CaptureQueriesContext, isolate_apps
 
-from belongsto_ext import rebuild_counters
+from belongsto_ext import BelongsToField, rebuild_counters
 from belongsto_ext.counters import counted_relations
 from tests.helpers import CONTROL, memory_state, run
 from tests.models import Label, Library, Shelf, Volume
@@ -448,6 +448,23 @@ def test_a_failing_touch_in_set_restores_everything(table: str) -> None:
     assert [memory_state(obj) for obj in (volume, volume.shelf, b, b.library)] == memory
 
 
+@pytest.mark.django_db(transaction=True)
+def test_set_failing_at_its_commit_puts_the_target_back_in_memory() -> None:
+    """The new shelf's row is gone: the deferred foreign key check fails at the
+    COMMIT, after the counter UPDATE gave the shelf instance its +1."""
+    library, (a, b) = library_and_shelves()
+    volume = loaded(VolumeFactory(shelf=a))
+    Shelf.objects.filter(pk=b.pk).delete()  # touches the library: aged after
+    aged(library, a, b)
+    row = Shelf.objects.values().get(pk=a.pk)
+    memory = [memory_state(obj) for obj in (volume, volume.shelf, b)]
+    with pytest.raises(IntegrityError):
+        volume.set_shelf(b)
+    assert Shelf.objects.values().get(pk=a.pk) == row
+    assert not touched(library)
+    assert [memory_state(obj) for obj in (volume, volume.shelf, b)] == memory
+
+
 # --------------------------------------------------------- bulk and rebuild
 
 
@@ -499,6 +516,22 @@ def test_command_rebuilds_every_counted_relation(django_assert_num_queries: Any)
     assert [line.split(":")[0] for line in lines] == [f"Rebuilt {r}" for r in relations]
     assert "Rebuilt tests.Volume.shelf: 2 tests.Shelf row(s) updated (volumes_count)." in lines
     assert "Rebuilt tests.Label.shelf: 2 tests.Shelf row(s) updated (labels_count)." in lines
+
+
+@isolate_apps("tests")
+def test_command_skips_models_outside_the_app_registry() -> None:
+    """A model built in isolation (no table) is no relation of the project."""
+
+    class Stray(models.Model):
+        shelf = BelongsToField(
+            Shelf, models.CASCADE, related_name="+", counter_cache="volumes_count"
+        )
+
+        class Meta:
+            app_label = "tests"
+
+    assert Stray not in [model for model, _ in counted_relations()]
+    call_command("rebuild_counters", verbosity=0)  # no "no such table"
 
 
 def test_command_rebuilds_the_named_relations_only() -> None:
