@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.db import models, router
+from django.db import models, router, transaction
 from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.signals import class_prepared, post_delete, post_save, pre_delete
@@ -165,12 +165,13 @@ def apply(
     if not changes:
         return
     rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": keys})
-    rows.update(**changes)
     cached = field.get_cached_value(instance, default=None)
     if cached is not None and _key(field, getattr(cached, field.target_field.attname)) not in keys:
         cached = None  # not a row this write changed (the save left the key out)
-    if stamps:
-        _touch_onward(target, rows, using, set(), [] if cached is None else [cached])
+    with transaction.atomic(using=using, savepoint=False):
+        _update(rows, changes)
+        if stamps:
+            _touch_onward(target, rows, using, set(), [] if cached is None else [cached])
     # In memory only once every statement succeeded.
     if cached is not None:
         _in_memory(field, cached, added, now, created, deleted, stamps)
@@ -188,9 +189,21 @@ def _through_row(field: BelongsToMixin, instance: models.Model, using: str, dele
     target: type[models.Model] = field.related_model
     row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(field.attname)
     rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": row})
-    rows.update(**changes)
-    if stamps:
-        _touch_onward(target, rows, using, set(), [])
+    with transaction.atomic(using=using, savepoint=False):
+        _update(rows, changes)
+        if stamps:
+            _touch_onward(target, rows, using, set(), [])
+
+
+def _update(rows: models.QuerySet, changes: dict[str, Any]) -> None:
+    """``rows.update(**changes)``, the statement locking the rows in primary key
+    order first (where the database locks rows: PostgreSQL). One UPDATE that
+    writes two targets would otherwise lock them in whatever order its plan
+    reads them, and two writers moving owners between the same targets in
+    opposite directions would deadlock. Runs in a transaction."""
+    model = rows.model
+    locked = rows.order_by("pk").select_for_update().values("pk")
+    model._base_manager.using(rows.db).filter(pk__in=locked).update(**changes)
 
 
 def _stamps(field: BelongsToMixin) -> dict[str, Any]:
@@ -261,7 +274,7 @@ def _touch_onward(
         onward = target._base_manager.using(db).filter(
             **{f"{field.target_field.attname}__in": rows.values(field.attname)}
         )
-        onward.update(**stamps)
+        _update(onward, stamps)
         objs = [o for obj in cached if (o := field.get_cached_value(obj, default=None))]
         _touch_onward(target, onward, db, seen, objs)
         for obj in objs:
