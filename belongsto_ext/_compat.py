@@ -168,3 +168,62 @@ def compiled_sql(queryset: models.QuerySet, alias: str) -> tuple[str, tuple[Any,
     except EmptyResultSet:
         return None
     return sql, tuple(params)
+
+
+# ------------------------------------------------------------ BelongsToAnyField
+#
+# anyfield.py's hidden TargetLink is a ForeignObject added with
+# ``contribute_to_class(..., private_only=True)`` once its models are loaded
+# (``lazy_related_operation``, as RelatedField itself schedules it), and skips a
+# multi-table child's copy by its ``mti_inherited`` flag (5.2 and 6.1; 6.0 not
+# checked here).
+
+from django.db.models.fields import related as _related  # noqa: E402
+
+lazy_related_operation: Callable[..., None] = _related.lazy_related_operation  # type: ignore[attr-defined]
+
+__all__ += [
+    "collector_cascade",
+    "collector_restrict",
+    "collector_update",
+    "gfk_descriptor_class",
+    "lazy_related_operation",
+]
+
+
+def gfk_descriptor_class() -> type | None:
+    """Django's ``GenericForeignKeyDescriptor`` (6.1; 6.0 not checked here), which a
+    GenericForeignKey installs as ``<name>``; None on 5.2, where the field is its own
+    descriptor. Imported on call: contenttypes' models need the app registry."""
+    from django.contrib.contenttypes import fields
+
+    descriptor: type | None = getattr(fields, "GenericForeignKeyDescriptor", None)
+    return descriptor
+
+
+# An on_delete handler receives Django's deletion Collector; these are the calls
+# Django's own CASCADE, SET_NULL and RESTRICT make on it (Collector.collect(),
+# add_field_update(), add_restricted_objects(), add_dependency(): 5.2 and 6.1).
+
+
+def collector_cascade(collector: Any, link: Any, owners: Any) -> None:
+    """Delete ``owners`` too, as CASCADE does (the admin's page nests them under
+    the target through ``source_attr``)."""
+    collector.collect(
+        owners,
+        source=link.remote_field.model,
+        source_attr=link.name,
+        nullable=True,
+        fail_on_restricted=False,
+    )
+
+
+def collector_update(collector: Any, field: Any, value: Any, owners: list[Any]) -> None:
+    """Set ``field`` to ``value`` on ``owners`` (by primary key) before the delete."""
+    collector.add_field_update(field, value, owners)
+
+
+def collector_restrict(collector: Any, link: Any, owners: Any) -> None:
+    """Refuse the delete unless ``owners`` are deleted by it too, as RESTRICT does."""
+    collector.add_restricted_objects(link, owners)
+    collector.add_dependency(link.remote_field.model, link.model)

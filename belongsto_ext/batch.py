@@ -23,6 +23,8 @@ _QuerySetT = TypeVar("_QuerySetT")
 _ToAttrT = TypeVar("_ToAttrT", bound=str)
 
 if TYPE_CHECKING:
+    from . import anyfield
+
     _PrefetchBase = Prefetch[Any, Any, Any]
 else:
     _PrefetchBase = Prefetch
@@ -56,6 +58,11 @@ def prefetch(
     if not instances:
         return
     field = _field(instances, name)
+    from . import anyfield  # needs the app registry (contenttypes' models)
+
+    if isinstance(field, anyfield.BelongsToAnyField):
+        anyfield.load(field, instances, anyfield.validate_scope(field, scope), using)
+        return
     key = scopes.cache_key(field.related_model, scope, field)
     accessors.load(field, instances, key, using)
 
@@ -70,14 +77,18 @@ async def aprefetch(
     await _prefetch_in_thread(list(instances), name, scope, using)
 
 
-def _field(instances: list[models.Model], name: str) -> BelongsToMixin:
+def _field(
+    instances: list[models.Model], name: str
+) -> BelongsToMixin[Any, Any] | anyfield.BelongsToAnyField:
     """The BelongsTo field ``name`` shared by every instance, or TypeError."""
+    from . import anyfield
+
     model = type(instances[0])
     field = model._meta.get_field(name)
-    if not isinstance(field, BelongsToMixin):
+    if not isinstance(field, (BelongsToMixin, anyfield.BelongsToAnyField)):
         raise TypeError(
             f"prefetch(): {model.__name__}.{name} is a {type(field).__name__}, not a "
-            f"BelongsToField or BelongsToOneField."
+            f"BelongsToField, BelongsToOneField or BelongsToAnyField."
         )
     for instance in instances:
         if not isinstance(instance, field.model):

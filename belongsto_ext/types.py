@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, time, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 from django.db.models import Model, QuerySet
@@ -274,4 +274,160 @@ class PreviousKey(Protocol):
 
         Returns:
             That key (a deferred key is loaded first).
+        """
+
+
+# ------------------------------------------------------------ BelongsToAnyField
+#
+# For ``target = BelongsToAnyField(..., models=[Post, Photo])`` declare, e.g.,
+# ``get_target: GetAnyAssociation[Post | Photo]``.
+
+__all__ += [
+    "AnyScope",
+    "AsyncCreateAnyAssociation",
+    "AsyncGetAnyAssociation",
+    "AsyncSetAnyAssociation",
+    "CreateAnyAssociation",
+    "GetAnyAssociation",
+    "IsAnyAssociation",
+    "SetAnyAssociation",
+]
+
+_M = TypeVar("_M", bound=Model)
+
+#: What a BelongsToAnyField's ``scope=`` accepts: a scope, resolved on the target's
+#: own model, or ``{Post: "published", "media.Photo": False}`` (models or labels;
+#: a model left out uses its default scope).
+if TYPE_CHECKING:
+    AnyScope = Scope[Any] | Mapping[type[Model] | str, Scope[Any]]
+else:  # QuerySet is not subscriptable at run time: Scope takes no parameter there
+    AnyScope = Scope | Mapping
+
+
+class GetAnyAssociation(Protocol[T_co]):
+    """The type of a BelongsToAnyField's ``get_<name>``."""
+
+    def __call__(self, *, scope: AnyScope = None, using: str | None = None) -> T_co | None:
+        """Return the target in ``scope``, or None.
+
+        At most one query once the content type is cached (ContentType's manager
+        caches it, as ``GenericForeignKey`` relies on), none for a null column,
+        a content type of a model the relation does not allow, or an answer
+        cached on the instance for that scope and those two column values.
+
+        Args:
+            scope: A scope as ``get_<name>()`` of a BelongsToField takes it,
+                resolved on the target's own model (a manager name the target
+                lacks raises InvalidScope), or a mapping from models (or
+                ``"app.Model"`` labels) to scopes; a model left out of the
+                mapping uses its default scope.
+            using: Read from this database alias instead of the router's.
+
+        Returns:
+            The target, or None (never ``DoesNotExist``).
+
+        Raises:
+            InvalidScope: A scope the target's model refuses, or a mapping key
+                that is not an allowed model.
+        """
+
+
+class SetAnyAssociation(Protocol[T_contra]):
+    """The type of a BelongsToAnyField's ``set_<name>``."""
+
+    def __call__(
+        self, *args: T_contra | type[Model] | KeyValue | None, save: bool = True, **save_kwargs: Any
+    ) -> None:
+        """Point the relation at ``set_<name>(obj)``, ``set_<name>(Model, key)`` or
+        ``set_<name>(None)``, and save only the two columns.
+
+        ``obj`` is a saved instance of an allowed model; ``(Model, key)`` sets the
+        key without reading the row (converted and checked by ``Model``'s primary
+        key, ``"5"`` -> 5); None needs both columns nullable. On a saved owner one
+        UPDATE writes the two columns and the ``auto_now`` ones; every refusal
+        raises before anything changes, and a failed save restores the instance.
+
+        Args:
+            *args: ``obj``, ``None``, or ``Model, key``.
+            save: False assigns without a query.
+            **save_kwargs: Passed to ``save()``; ``update_fields`` replaces the default.
+
+        Raises:
+            TypeError: Not an allowed model, not an instance, a model instance
+                given as a key.
+            ValueError: An unsaved instance, a key that does not convert
+                exactly, None on non-nullable columns, a router refusal.
+        """
+
+
+class CreateAnyAssociation(Protocol[T_co]):
+    """The type of a BelongsToAnyField's ``create_<name>``."""
+
+    def __call__(
+        self,
+        model: type[_M],
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        save: bool = True,
+        **fields: Any,
+    ) -> _M:
+        """Create a ``model`` (an allowed one) from ``values`` and ``fields``, point at
+        it and save the owner, in one transaction on each database involved.
+
+        Args:
+            model: The allowed model to create.
+            values: A mapping of its field names to values.
+            save: False points at the new row without saving the owner.
+            **fields: More field values; they win over ``values``.
+
+        Returns:
+            The new, saved instance.
+
+        Raises:
+            TypeError: Not an allowed model, ``values`` not a mapping, an unknown
+                field name; nothing is created.
+        """
+
+
+class AsyncGetAnyAssociation(Protocol[T_co]):
+    """The type of a BelongsToAnyField's ``aget_<name>``."""
+
+    async def __call__(self, *, scope: AnyScope = None, using: str | None = None) -> T_co | None:
+        """Async ``get_<name>()``: a cached answer without a thread hop."""
+
+
+class AsyncSetAnyAssociation(Protocol[T_contra]):
+    """The type of a BelongsToAnyField's ``aset_<name>``."""
+
+    async def __call__(
+        self, *args: T_contra | type[Model] | KeyValue | None, save: bool = True, **save_kwargs: Any
+    ) -> None:
+        """Async ``set_<name>()``; with ``save=False`` no thread is used."""
+
+
+class AsyncCreateAnyAssociation(Protocol[T_co]):
+    """The type of a BelongsToAnyField's ``acreate_<name>``."""
+
+    async def __call__(
+        self,
+        model: type[_M],
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        save: bool = True,
+        **fields: Any,
+    ) -> _M:
+        """Async ``create_<name>()``, in one thread hop and one transaction."""
+
+
+class IsAnyAssociation(Protocol[T_contra]):
+    """The type of a BelongsToAnyField's ``is_<name>``."""
+
+    def __call__(self, other: T_contra | None) -> bool:
+        """Whether the relation points at ``other`` (None: whether it is null), with
+        no query once the content type is cached.
+
+        Raises:
+            TypeError: ``other`` is not a model instance.
         """

@@ -288,3 +288,112 @@ class StrictBook(models.Model):
     profile_owner = BelongsToOneField(
         Author, on_delete=models.CASCADE, null=True, related_name="+", strict=True
     )
+
+
+# ---- BelongsToAnyField
+# Targets (AnyPost, AnyPhoto), a model no relation allows (AnyTag), and one owner
+# per on_delete kind. The owners' two columns are the ones GenericForeignKey uses.
+
+from django.contrib.contenttypes.fields import GenericRelation  # noqa: E402
+from django.contrib.contenttypes.models import ContentType  # noqa: E402
+
+from belongsto_ext import BelongsToAnyField  # noqa: E402
+
+
+class PublishedManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(published=True)
+
+
+class VisibleManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(hidden=False)
+
+
+class AnyPost(models.Model):
+    """A target whose default manager does not filter; ``published_posts`` is a scope."""
+
+    title = models.CharField(max_length=100)
+    published = models.BooleanField(default=True)
+    # GenericRelation keeps working beside the field's own machinery.
+    comments = GenericRelation("AnyComment")
+
+    objects = models.Manager()
+    published_posts = PublishedManager()
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AnyPhoto(models.Model):
+    """A target whose default scope hides rows; ``all_photos`` is its base manager."""
+
+    caption = models.CharField(max_length=100)
+    hidden = models.BooleanField(default=False)
+
+    objects = VisibleManager()
+    all_photos = models.Manager()  # noqa: DJ012
+
+    class Meta:
+        base_manager_name = "all_photos"
+
+    def __str__(self) -> str:
+        return self.caption
+
+
+class AnyTag(models.Model):
+    """A model none of the relations allows."""
+
+    name = models.CharField(max_length=100)
+
+
+class AnyComment(models.Model):
+    """CASCADE: deleting a post or a photo deletes its comments."""
+
+    body = models.CharField(max_length=100, default="")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target = BelongsToAnyField(
+        "content_type", "object_id", models=[AnyPost, "tests.AnyPhoto"], on_delete=models.CASCADE
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.body
+
+
+class AnyBookmark(models.Model):
+    """SET_NULL: both columns are nulled."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target = BelongsToAnyField(models=[AnyPost, AnyPhoto], on_delete=models.SET_NULL)
+
+
+class AnyPin(models.Model):
+    """PROTECT: a pinned post cannot be deleted."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.BigIntegerField()
+    target = BelongsToAnyField(models=[AnyPost, AnyPhoto], on_delete=models.PROTECT)
+
+
+class AnyFlag(models.Model):
+    """RESTRICT: a flagged post can only go when its flags go too (through ``post``)."""
+
+    post = models.ForeignKey(AnyPost, on_delete=models.CASCADE, null=True, related_name="+")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    target = BelongsToAnyField(models=[AnyPost, AnyPhoto], on_delete=models.RESTRICT)
+
+
+class AnyNote(models.Model):
+    """DO_NOTHING and no models=: GenericForeignKey's behaviour, over a text column."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    object_id = models.CharField(max_length=40, null=True)  # noqa: DJ001  (as GFK users write it)
+    target = BelongsToAnyField()

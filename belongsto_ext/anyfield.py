@@ -1,0 +1,1093 @@
+"""BelongsToAnyField: the polymorphic belongs-to, a ``GenericForeignKey`` with
+scopes, ``models=``, ``on_delete=`` and batch loading.
+
+The owner keeps Django's two columns (a ``ForeignKey`` to ``ContentType`` and
+an object id); nothing here adds a column, so swapping
+``GenericForeignKey("content_type", "object_id")`` for this field needs no
+migration.
+
+``on_delete`` goes through Django's deletion machinery: for each allowed target
+model the owner gets a hidden, column-less relation (:class:`TargetLink`, a
+private field migrations never see) whose reverse side Django's ``Collector``
+finds among the target's relations, as it finds a ``ForeignKey``'s. Deleting a
+target (``Model.delete()``, ``QuerySet.delete()``, the admin's confirmation
+page, which lists what would go) then cascades to, nulls, protects or restricts
+the owners pointing at it. Without ``models=`` there is no model to hang that
+relation on: any ``on_delete`` but ``DO_NOTHING`` is refused by a system check.
+
+The methods (``get_<name>``, ``set_<name>``, ``create_<name>``, their async twins
+and ``is_<name>``) are written once below as module-level functions that take
+the field, and bound per field by :func:`_make_methods`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from contextlib import nullcontext
+from typing import Any, NamedTuple
+
+from asgiref.sync import sync_to_async
+from django.apps import apps as global_apps
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core import checks
+from django.db import models, router, transaction
+from django.db.models import Model
+from django.db.models.deletion import ProtectedError
+from django.db.models.lookups import Exact, In, Lookup
+
+from . import _compat, accessors, cache, scopes, types
+from .cache import MISS
+from .fields import BelongsToMixin, MethodSpec, _class_attributes
+
+__all__ = ["BelongsToAnyField", "TargetLink"]
+
+AnyScope = Any  # types.AnyScope: a scope, or a mapping {model or label: scope}
+
+
+# ------------------------------------------------------------- on_delete
+#
+# Django calls an on_delete handler as handler(collector, field, sub_objs, using),
+# ``field`` being the relation whose reverse side it found on the deleted model:
+# here a TargetLink, ``sub_objs`` the owners pointing at the deleted rows.
+
+
+def _cascade(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
+    _compat.collector_cascade(collector, link, owners)
+
+
+def _set_null(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
+    # Both columns, by primary key: an UPDATE filtered on the content type would
+    # find nothing once the first UPDATE had nulled it.
+    owners = list(owners)
+    meta = link.model._meta
+    for name in (link.any_field.ct_field, link.any_field.fk_field):
+        _compat.collector_update(collector, meta.get_field(name), None, owners)
+
+
+def _protect(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
+    raise ProtectedError(
+        f"Cannot delete some instances of model '{link.remote_field.model.__name__}' "
+        f"because they are referenced through a protected BelongsToAnyField: "
+        f"'{link.model.__name__}.{link.any_field.name}'",
+        set(owners),
+    )
+
+
+def _restrict(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
+    _compat.collector_restrict(collector, link, owners)
+
+
+HANDLERS: dict[Any, Callable[..., None] | None] = {
+    models.DO_NOTHING: None,
+    models.CASCADE: _cascade,
+    models.SET_NULL: _set_null,
+    models.PROTECT: _protect,
+    models.RESTRICT: _restrict,
+}
+
+
+# -------------------------------------------------------- the hidden link
+
+
+class _OwnersIn(Lookup):
+    """``<link>__in=targets``, as Django's ``Collector`` asks for the owners of
+    the rows it deletes: the owners whose content type is the link's model and
+    whose object id is one of the targets' keys (converted by the object id
+    field, which may be a text column holding integer keys)."""
+
+    lookup_name = "in"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> Any:
+        return self.rhs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        link: TargetLink = self.lhs.output_field
+        alias = self.lhs.alias
+        meta = link.model._meta
+        ct_field: Any = meta.get_field(link.any_field.ct_field)
+        fk_field: Any = meta.get_field(link.any_field.fk_field)
+        keys = [
+            fk_field.to_python(obj.pk if isinstance(obj, models.Model) else obj) for obj in self.rhs
+        ]
+        ct_ids = link.content_type_ids(connection.alias)
+        ct_lookup: Lookup = (
+            Exact(ct_field.get_col(alias), ct_ids[0])
+            if len(ct_ids) == 1
+            else In(ct_field.get_col(alias), ct_ids)
+        )
+        ct_sql, ct_params = compiler.compile(ct_lookup)
+        fk_sql, fk_params = compiler.compile(In(fk_field.get_col(alias), keys))
+        return f"({ct_sql} AND {fk_sql})", (*ct_params, *fk_params)
+
+
+class _LinkDescriptor(_compat.ForwardManyToOneDescriptor):
+    """``owner.<link>``: only the object a join put there (the admin's deletion
+    page selects it), else None. Never a query: ``full_clean()`` reads every
+    field of ``_meta.fields``, this one included."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        return self.field.get_cached_value(instance, default=None)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self.field.set_cached_value(instance, value)
+
+
+class TargetLink(models.ForeignObject):  # type: ignore[type-arg, unused-ignore]
+    """The hidden relation from the owner to one allowed target model, through
+    the object id column and restricted to that model's content type.
+
+    A private field (migrations and forms never see it; it has no column and no
+    checks of its own), named ``<field>[<app_label>.<model_name>]``. Its reverse
+    side, hidden too, is how Django's deletion machinery reaches the owners;
+    its ``on_delete`` is the field's. Installed by :class:`BelongsToAnyField`.
+    """
+
+    forward_related_accessor_class = _LinkDescriptor
+
+    def __init__(
+        self,
+        any_field: BelongsToAnyField,
+        target: type[models.Model],
+        link_models: tuple[type[models.Model], ...],
+        on_delete: Callable[..., None],
+    ) -> None:
+        self.any_field = any_field
+        self.link_models = link_models  # the allowed models stored as this target
+        super().__init__(
+            target,
+            on_delete=on_delete,
+            from_fields=[any_field.fk_field],
+            to_fields=[None],  # type: ignore[list-item]  # the target's primary key
+            related_name="+",
+            null=True,
+            blank=True,
+            editable=False,
+            serialize=False,
+        )
+
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
+    ) -> None:
+        if getattr(self, "mti_inherited", False):
+            return  # a multi-table child installs links of its own copy of the field
+        kwargs["private_only"] = True
+        super().contribute_to_class(cls, name, *args, **kwargs)
+
+    def clone(self) -> TargetLink:
+        return TargetLink(
+            self.any_field, self.remote_field.model, self.link_models, self.remote_field.on_delete
+        )
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        return []  # the BelongsToAnyField checks its configuration
+
+    def content_type_ids(self, using: str | None) -> list[int]:
+        manager = ContentType.objects.db_manager(using)
+        concrete = self.any_field.for_concrete_model
+        return sorted(
+            {manager.get_for_model(m, for_concrete_model=concrete).pk for m in self.link_models}
+        )
+
+    def get_extra_restriction(self, alias: str, related_alias: str) -> Any:
+        # A join (the admin's select_related()) matches the content type too.
+        ct_field: Any = self.model._meta.get_field(self.any_field.ct_field)
+        return In(ct_field.get_col(related_alias), self.content_type_ids(None))
+
+
+TargetLink.register_lookup(_OwnersIn)
+
+
+# ------------------------------------------------------------------ scopes
+
+
+class InvalidAnyScope(scopes.InvalidScope):
+    """A scope mapping whose key is not a model the relation allows."""
+
+    def __init__(self, field: BelongsToAnyField, scope: object, reason: str) -> None:
+        self.model = None  # type: ignore[assignment]
+        self.scope = scope
+        ValueError.__init__(
+            self,
+            f"Invalid scope {scope!r} for {field.model.__name__}.{field.name}: {reason}. A "
+            f"scope mapping's keys are models (or 'app.Model' labels) the relation may point at"
+            f"{'' if field.allowed is None else ' (' + ', '.join(field.labels()) + ')'}.",
+        )
+
+
+def _scope_key(scope: Any) -> Hashable:
+    """A hashable name for a scope argument: answers are cached under it."""
+    if scope is None or scope is True:
+        return "default"
+    if scope is False:
+        return scopes.BASE
+    if isinstance(scope, models.QuerySet):
+        return scopes.QuerySetKey(scope)
+    if isinstance(scope, (list, tuple)):
+        return ("managers", tuple(scope))
+    if isinstance(scope, Mapping):
+        return (
+            "per model",
+            tuple(sorted((m._meta.label, _scope_key(s)) for m, s in scope.items())),
+        )
+    return (
+        ("managers", (scope,))
+        if isinstance(scope, str) and type(scope) is str
+        else ("bad", id(scope))
+    )
+
+
+class _Spec(NamedTuple):
+    """A validated scope argument: the scope of each model, and its cache name."""
+
+    scope: Any  # as given, or {model: scope} for a mapping
+    name: Hashable
+
+    def of(self, model: type[models.Model]) -> Any:
+        if isinstance(self.scope, dict):
+            return self.scope.get(model)
+        return self.scope
+
+
+def validate_scope(field: BelongsToAnyField, scope: AnyScope) -> _Spec:
+    """Validate what can be validated without knowing the target (mapping keys,
+    and each mapped scope against its model)."""
+    if not isinstance(scope, Mapping):
+        return _Spec(scope, _scope_key(scope))
+    resolved: dict[type[models.Model], Any] = {}
+    for key, value in scope.items():
+        model = field.resolve_model(key)
+        if model is None or not field.allows(model):
+            what = "not a model" if model is None else f"{model._meta.label}, not allowed"
+            raise InvalidAnyScope(field, scope, f"{key!r} is {what}")
+        scopes.cache_key(model, value, field)  # InvalidScope for a bad scope of that model
+        resolved[model] = value
+    return _Spec(resolved, _scope_key(resolved))
+
+
+# ------------------------------------------------------------------- the target
+
+
+def _ids(field: BelongsToAnyField, instance: models.Model) -> tuple[Any, Any]:
+    """The content type id and the object id the instance holds (deferred ones loaded)."""
+    return getattr(instance, field.ct_attname), getattr(instance, field.fk_field)
+
+
+def _model(
+    field: BelongsToAnyField, instance: models.Model, ct_id: Any
+) -> type[models.Model] | None:
+    """The model of content type ``ct_id`` (cached by ContentType's manager), or
+    None when it is gone or not allowed."""
+    try:
+        ct = ContentType.objects.db_manager(instance._state.db).get_for_id(ct_id)
+    except ContentType.DoesNotExist:
+        return None
+    model = ct.model_class()
+    if model is None or not field.allows(model):
+        return None
+    return model
+
+
+def _wanted(model: type[models.Model], value: Any) -> Any:
+    """The object id as the target's primary key value (a text column's "5" -> 5)."""
+    try:
+        return model._meta.pk.to_python(value)
+    except Exception:
+        return MISS
+
+
+def _entry(field: BelongsToAnyField, spec: _Spec, using: str | None) -> cache.Entry:
+    return (field.scoped_cache_name, spec.name, using)
+
+
+def _cached(instance: models.Model, name: cache.Entry, ct_id: Any, wanted: Any) -> Any:
+    """The answer cached under ``name`` if it is for this content type and key, else MISS.
+
+    Entries hold ``(content type id, key, answer)``: the two columns belong to the
+    user, so a change of either is noticed here rather than by a descriptor.
+    """
+    held = cache.lookup_entry(instance, name)
+    if type(held) is tuple and held[0] == ct_id and held[1] == wanted:
+        return held[2]
+    return MISS
+
+
+def _read_alias(
+    model: type[models.Model], instance: models.Model, key: Hashable, using: str | None
+) -> str:
+    if using is not None:
+        return using
+    if isinstance(key, scopes.QuerySetKey) and _compat.explicit_alias(key.queryset):
+        return key.alias
+    return router.db_for_read(model, instance=instance)
+
+
+def _django_answers(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    model: type[models.Model],
+    key: Hashable,
+    wanted: Any,
+) -> Any:
+    """The object ``instance.<name>`` holds (assignment, set_<name>(), Django's
+    prefetch), when the scope is certain to select every row; else MISS."""
+    obj = field.get_cached_value(instance, default=None)
+    if (
+        obj is None
+        or obj._meta.concrete_model is not model._meta.concrete_model
+        or obj.pk != wanted
+        or not scopes.selects_every_row(model, key, _read_alias(model, instance, key, None))
+    ):
+        return MISS
+    return obj
+
+
+def get_target(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    /,
+    *,
+    scope: AnyScope = None,
+    using: str | None = None,
+    fetch: bool = True,
+) -> Any:
+    """The target in its scope, or None; at most one query once the content type
+    is cached. With ``fetch=False``, MISS instead of a query."""
+    spec = validate_scope(field, scope)
+    ct_id, value = _ids(field, instance)
+    if ct_id is None or value is None:
+        return None
+    model = _model(field, instance, ct_id)
+    if model is None:
+        return None
+    key = scopes.cache_key(model, spec.of(model), field)
+    wanted = _wanted(model, value)
+    if wanted is MISS or wanted is None:
+        return None
+    name = _entry(field, spec, using)
+    obj = _cached(instance, name, ct_id, wanted)
+    if obj is MISS and using is None:
+        obj = _django_answers(field, instance, model, key, wanted)
+    if obj is MISS and fetch:
+        load(field, [instance], spec, using)
+        obj = _cached(instance, name, ct_id, wanted)
+    return obj
+
+
+def load(
+    field: BelongsToAnyField, instances: Iterable[models.Model], spec: _Spec, using: str | None
+) -> list[tuple[Any, Any, Any]]:
+    """Read and cache the targets in ``spec`` of the instances no cache answers
+    for: one query per target model (and per database and batch of keys).
+
+    Returns the ``(content type id, key, answer)`` entry of every instance that
+    has one, cached before or read now.
+    """
+    name = _entry(field, spec, using)
+    entries: dict[tuple[Any, Any], tuple[Any, Any, Any]] = {}
+    pending: dict[tuple[type[models.Model], Hashable], list[tuple[models.Model, Any, Any]]] = {}
+    for instance in instances:
+        ct_id, value = _ids(field, instance)
+        if ct_id is None or value is None:
+            continue
+        model = _model(field, instance, ct_id)
+        if model is None:
+            continue
+        wanted = _wanted(model, value)
+        if wanted is MISS or wanted is None:
+            continue
+        key = scopes.cache_key(model, spec.of(model), field)
+        obj = _cached(instance, name, ct_id, wanted)
+        if obj is MISS and using is None:
+            obj = _django_answers(field, instance, model, key, wanted)
+            if obj is not MISS:
+                cache.store_entry(instance, name, (ct_id, wanted, obj))  # type: ignore[arg-type]
+        if obj is not MISS:
+            entries[(ct_id, wanted)] = (ct_id, wanted, obj)
+            continue
+        pending.setdefault((model, key), []).append((instance, ct_id, wanted))
+    for (model, key), group in pending.items():
+        alias = _read_alias(model, group[0][0], key, using)
+        queryset = scopes.resolve(model, key).using(alias)
+        keys = list(dict.fromkeys(wanted for _instance, _ct, wanted in group))
+        found: dict[Any, models.Model] = {}
+        if len(keys) == 1:
+            obj = next(iter(queryset.filter(pk=keys[0])[:1]), None)
+            if obj is not None:
+                found[keys[0]] = obj
+        else:
+            size = accessors._batch_size(model, key, queryset, alias)
+            for start in range(0, len(keys), size):
+                found.update(
+                    (obj.pk, obj) for obj in queryset.filter(pk__in=keys[start : start + size])
+                )
+        every_row = using is None and scopes.selects_every_row(model, key, alias)
+        for instance, ct_id, wanted in group:
+            obj = found.get(wanted)
+            entry = (ct_id, wanted, obj)
+            cache.store_entry(instance, name, entry)  # type: ignore[arg-type]
+            entries[(ct_id, wanted)] = entry
+            if every_row and obj is not None:
+                field.set_cached_value(instance, obj)  # instance.<name> reuses it
+    return list(entries.values())
+
+
+async def aget_target(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    /,
+    *,
+    scope: AnyScope = None,
+    using: str | None = None,
+) -> Any:
+    """Async :func:`get_target`: a cached answer without a thread hop."""
+    obj = MISS
+    if field.ct_attname in instance.__dict__ and field.fk_field in instance.__dict__:
+        obj = get_target(field, instance, scope=scope, using=using, fetch=False)
+    if obj is MISS:
+        obj = await _get_target_in_thread(field, instance, scope=scope, using=using)
+    return obj
+
+
+def prefetch_querysets(
+    field: BelongsToAnyField, instances: list[models.Model], load_: Any
+) -> tuple[Any, ...]:
+    """``get_prefetch_querysets()`` for a ``ScopedPrefetch``: Django's
+    ``prefetch_one_level()`` stores each instance's ``(content type, key,
+    answer)`` entry into the scope's cache entry."""
+    spec = validate_scope(field, load_.scope)  # InvalidScope before any query
+    for instance in instances:  # a bad scope for a model present: before any query too
+        ct_id, value = _ids(field, instance)
+        model = None if ct_id is None or value is None else _model(field, instance, ct_id)
+        if model is not None:
+            scopes.cache_key(model, spec.of(model), field)
+    rows = load(field, instances, spec, load_.using)
+
+    def identity(instance: models.Model) -> Any:
+        ct_id, value = _ids(field, instance)
+        model = None if ct_id is None or value is None else _model(field, instance, ct_id)
+        return None if model is None else (ct_id, _wanted(model, value))
+
+    return (
+        rows,
+        lambda row: (row[0], row[1]),
+        identity,
+        True,
+        _entry(field, spec, load_.using),
+        False,
+    )
+
+
+# ------------------------------------------------------------------- set
+
+
+class _KeyOf(NamedTuple):
+    """What ``accessors._coerce()`` reads of a field, for a key of ``related_model``."""
+
+    name: str
+    related_model: type[models.Model]
+    target_field: Any
+
+
+def _label(field: BelongsToAnyField, instance: models.Model) -> str:
+    return f"{type(instance).__name__}.{field.name}"
+
+
+def _check_model(
+    field: BelongsToAnyField, instance: models.Model, model: Any, what: str
+) -> type[models.Model]:
+    if not (isinstance(model, type) and issubclass(model, models.Model)) or model._meta.abstract:
+        raise TypeError(
+            f"{_label(field, instance)}: {what} {model!r} is not a model class. {field.expected()}"
+        )
+    if not field.allows(model):
+        raise TypeError(
+            f"{_label(field, instance)}: cannot point at a {model.__name__}. {field.expected()}"
+        )
+    return model
+
+
+def _prepare(
+    field: BelongsToAnyField, instance: models.Model, args: tuple[Any, ...]
+) -> tuple[Any, Any, Any]:
+    """``(content type, key, object or None)`` to assign, validated; raises before
+    anything changes."""
+    if len(args) == 2:
+        model = _check_model(field, instance, args[0], "the model")
+        value = args[1]
+        if value is None or isinstance(value, models.Model):
+            raise TypeError(
+                f"{_label(field, instance)}: set_{field.name}(Model, key) takes a key, not "
+                f"{value!r}. Pass the instance alone: set_{field.name}(obj)."
+            )
+        key = accessors._coerce(_KeyOf(field.name, model, model._meta.pk), instance, value)  # type: ignore[arg-type]
+        ct = field.get_content_type(model=model, using=instance._state.db)
+        return ct, key, None
+    if len(args) != 1:
+        raise TypeError(
+            f"{_label(field, instance)}: set_{field.name}() takes an instance, None, or a model "
+            f"and a key ({len(args)} arguments given)."
+        )
+    (value,) = args
+    if value is None:
+        if not (field.ct.null and field.fk.null):
+            raise ValueError(
+                f"{_label(field, instance)}: cannot set None: {field.ct_field} and {field.fk_field} "
+                f"are not both nullable (null=True)."
+            )
+        return None, None, None
+    if not isinstance(value, models.Model) or isinstance(value, type):
+        raise TypeError(f"{_label(field, instance)}: cannot set {value!r}. {field.expected()}")
+    _check_model(field, instance, type(value), "the model")
+    if value._state.adding or value.pk is None:
+        raise ValueError(
+            f"{_label(field, instance)}: cannot set an unsaved {type(value).__name__}; save it first."
+        )
+    if not router.allow_relation(value, instance):
+        raise ValueError(
+            f"{_label(field, instance)}: cannot set {value!r}: the database router does not "
+            f"allow this relation."
+        )
+    ct = field.get_content_type(obj=value)
+    return ct, value.pk, value
+
+
+def set_target(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    /,
+    *args: Any,
+    save: bool = True,
+    **save_kwargs: Any,
+) -> None:
+    """Point the relation at an instance, at ``(Model, key)`` or at None; save only
+    the two columns (and ``auto_now`` ones). A failed save restores the instance."""
+    ct, key, obj = _prepare(field, instance, args)
+    states = [accessors._state_of(instance)]
+    try:
+        setattr(instance, field.ct_field, ct)
+        setattr(instance, field.fk_field, key)
+        if obj is not None or ct is None:
+            field.set_cached_value(instance, obj)
+        elif field.is_cached(instance):
+            field.delete_cached_value(instance)
+        cache.drop(field, instance)  # type: ignore[arg-type]
+        if save:
+            if not (
+                instance._state.adding
+                or "update_fields" in save_kwargs
+                or save_kwargs.get("force_insert")
+            ):
+                save_kwargs["update_fields"] = field.update_fields(type(instance))
+            instance.save(**save_kwargs)
+    except BaseException:
+        accessors._restore(states)
+        raise
+
+
+async def aset_target(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    /,
+    *args: Any,
+    save: bool = True,
+    **save_kwargs: Any,
+) -> None:
+    """Async :func:`set_target`; with ``save=False`` no thread is used."""
+    if not save:
+        set_target(field, instance, *args, save=False)
+        return
+    await _set_target_in_thread(field, instance, *args, save=save, **save_kwargs)
+
+
+def create_target(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    model: Any,
+    values: Mapping[str, Any] | None = None,
+    /,
+    *,
+    save: bool = True,
+    **fields: Any,
+) -> models.Model:
+    """Create a ``model`` from ``values`` and ``fields``, point at it and save the
+    owner, in one transaction on each database involved."""
+    model = _check_model(field, instance, model, "the model")
+    if values is None:
+        data = dict(fields)
+    elif isinstance(values, Mapping):
+        data = {**values, **fields}
+    else:
+        raise TypeError(
+            f"{_label(field, instance)}: create_{field.name}() values must be a mapping of "
+            f"{model.__name__} field names to values, not {values!r}."
+        )
+    target_db = router.db_for_write(model, instance=instance)
+    owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
+    states = [accessors._state_of(instance)]
+    try:
+        obj = model(**data)  # an unknown field name raises TypeError here
+        obj._state.db = target_db
+        if not router.allow_relation(obj, instance):
+            raise ValueError(
+                f"{_label(field, instance)}: cannot create a {model.__name__} on {target_db!r}: "
+                f"the database router prevents this relation."
+            )
+        with (
+            transaction.atomic(using=target_db),
+            transaction.atomic(using=owner_db) if owner_db != target_db else nullcontext(),
+        ):
+            obj.save(force_insert=True, using=target_db)
+            set_target(field, instance, obj, save=save)
+    except BaseException:
+        accessors._restore(states)
+        raise
+    return obj
+
+
+async def acreate_target(
+    field: BelongsToAnyField,
+    instance: models.Model,
+    model: Any,
+    values: Mapping[str, Any] | None = None,
+    /,
+    *,
+    save: bool = True,
+    **fields: Any,
+) -> models.Model:
+    """Async :func:`create_target`, in one thread hop (one transaction)."""
+    return await _create_target_in_thread(field, instance, model, values, save=save, **fields)
+
+
+def is_target(field: BelongsToAnyField, instance: models.Model, other: Any) -> bool:
+    """Whether the relation points at ``other`` (an instance or None), without a query
+    once the content type is cached."""
+    ct_id, value = _ids(field, instance)
+    if other is None:
+        return ct_id is None or value is None
+    if not isinstance(other, models.Model) or isinstance(other, type):
+        raise TypeError(
+            f"{_label(field, instance)}: cannot compare with {other!r}. {field.expected()}"
+        )
+    if other._state.adding or other.pk is None or ct_id is None or value is None:
+        return False
+    if field.get_content_type(obj=other).pk != ct_id:
+        return False
+    return _wanted(type(other), value) == other.pk
+
+
+_get_target_in_thread = sync_to_async(get_target)
+_set_target_in_thread = sync_to_async(set_target)
+_create_target_in_thread = sync_to_async(create_target)
+
+
+# ------------------------------------------------------- injected methods
+
+
+METHODS: tuple[MethodSpec, ...] = (
+    MethodSpec("get_", "", False, types.GetAnyAssociation),
+    MethodSpec("set_", "", True, types.SetAnyAssociation),
+    MethodSpec("create_", "", True, types.CreateAnyAssociation),
+    MethodSpec("aget_", "", False, types.AsyncGetAnyAssociation),
+    MethodSpec("aset_", "", True, types.AsyncSetAnyAssociation),
+    MethodSpec("acreate_", "", True, types.AsyncCreateAnyAssociation),
+    MethodSpec("is_", "", False, types.IsAnyAssociation),
+)
+
+
+def method_names(name: str) -> list[str]:
+    return [spec.prefix + name + spec.suffix for spec in METHODS]
+
+
+def _make_methods(field: BelongsToAnyField) -> tuple[Callable[..., Any], ...]:
+    """The methods of ``field`` in the order of :data:`METHODS`, real functions
+    (``alters_data`` is set on the writers)."""
+
+    def get(self: models.Model, *, scope: AnyScope = None, using: str | None = None) -> Any:
+        """Return the target in ``scope``, or None.
+
+        See belongsto_ext.types.GetAnyAssociation for the parameters.
+        """
+        return get_target(field, self, scope=scope, using=using)
+
+    def set_(self: models.Model, *args: Any, save: bool = True, **save_kwargs: Any) -> None:
+        """Point the relation at an instance, at (Model, key), or at None, and save.
+
+        See belongsto_ext.types.SetAnyAssociation for the parameters.
+        """
+        set_target(field, self, *args, save=save, **save_kwargs)
+
+    def create(
+        self: models.Model,
+        model: Any,
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        save: bool = True,
+        **fields: Any,
+    ) -> Any:
+        """Create an instance of ``model``, point at it and save, in one transaction.
+
+        See belongsto_ext.types.CreateAnyAssociation for the parameters.
+        """
+        return create_target(field, self, model, values, save=save, **fields)
+
+    async def aget(self: models.Model, *, scope: AnyScope = None, using: str | None = None) -> Any:
+        """Async get_<name>(): see belongsto_ext.types.AsyncGetAnyAssociation."""
+        return await aget_target(field, self, scope=scope, using=using)
+
+    async def aset(self: models.Model, *args: Any, save: bool = True, **save_kwargs: Any) -> None:
+        """Async set_<name>(): see belongsto_ext.types.AsyncSetAnyAssociation."""
+        await aset_target(field, self, *args, save=save, **save_kwargs)
+
+    async def acreate(
+        self: models.Model,
+        model: Any,
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        save: bool = True,
+        **fields: Any,
+    ) -> Any:
+        """Async create_<name>(): see belongsto_ext.types.AsyncCreateAnyAssociation."""
+        return await acreate_target(field, self, model, values, save=save, **fields)
+
+    def is_(self: models.Model, other: Any) -> bool:
+        """Whether the relation points at ``other`` (an instance or None), no query.
+
+        See belongsto_ext.types.IsAnyAssociation for the parameters.
+        """
+        return is_target(field, self, other)
+
+    return get, set_, create, aget, aset, acreate, is_
+
+
+_CODES = frozenset(method.__code__ for method in _make_methods(None))  # type: ignore[arg-type]
+
+
+def _installed(attr: object) -> bool:
+    return getattr(attr, "__code__", None) in _CODES
+
+
+# ------------------------------------------------------------------ the field
+
+
+class BelongsToAnyField(GenericForeignKey):
+    """A ``GenericForeignKey`` whose model gains ``get_<name>``, ``set_<name>``,
+    ``create_<name>``, ``is_<name>`` and the async twins, with ``models=`` (the
+    models it may point at) and ``on_delete=`` (what deleting a target does to
+    its owners)."""
+
+    def __init__(
+        self,
+        ct_field: str = "content_type",
+        fk_field: str = "object_id",
+        for_concrete_model: bool = True,
+        *,
+        models: Iterable[type[Model] | str] | None = None,
+        on_delete: Callable[..., Any] = models.DO_NOTHING,
+    ) -> None:
+        super().__init__(ct_field, fk_field, for_concrete_model)
+        self.allowed: tuple[type[Model] | str, ...] | None = (
+            None if models is None else ((models,) if isinstance(models, str) else tuple(models))
+        )
+        self.on_delete = on_delete
+        self.scopes = None  # what scopes.cache_key() reads: every manager name is accepted
+        self._resolved: tuple[type[Model], ...] | None = None
+
+    @property
+    def scoped_cache_name(self) -> str:
+        return f"{self.cache_name}:scoped"
+
+    @property
+    def ct_attname(self) -> str:
+        return self.ct.attname
+
+    @property
+    def ct(self) -> Any:
+        return self.model._meta.get_field(self.ct_field)
+
+    @property
+    def fk(self) -> Any:
+        return self.model._meta.get_field(self.fk_field)
+
+    def resolve_model(self, ref: Any) -> type[models.Model] | None:
+        """A model class, or the model an ``"app.Model"`` label names; None if neither."""
+        if isinstance(ref, type) and issubclass(ref, models.Model):
+            return ref
+        if isinstance(ref, str):
+            try:
+                return self._apps().get_model(ref)
+            except (LookupError, ValueError):
+                return None
+        return None
+
+    def _apps(self) -> Any:
+        model = getattr(self, "model", None)
+        return model._meta.apps if model is not None else global_apps
+
+    def target_models(self) -> tuple[type[models.Model], ...] | None:
+        """The allowed models, resolved (None: any model); unresolvable names left out."""
+        if self.allowed is None:
+            return None
+        if self._resolved is None or len(self._resolved) != len(self.allowed):
+            found = tuple(m for m in map(self.resolve_model, self.allowed) if m is not None)
+            if len(found) < len(self.allowed):
+                return found  # not cached: a model may still be loading
+            self._resolved = found
+        return self._resolved
+
+    def allows(self, model: type[models.Model]) -> bool:
+        allowed = self.target_models()
+        if allowed is None:
+            return True
+        if self.for_concrete_model:
+            model = model._meta.concrete_model  # type: ignore[assignment]
+            return any(m._meta.concrete_model is model for m in allowed)
+        return model in allowed
+
+    def labels(self) -> list[str]:
+        return [a if isinstance(a, str) else a._meta.label for a in self.allowed or ()]
+
+    def expected(self) -> str:
+        which = "any model" if self.allowed is None else ", ".join(self.labels())
+        return f"Pass a saved instance of {which}, a model and a key, or None."
+
+    def update_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        """What ``set_<name>()`` saves: the two columns plus the ``auto_now`` ones."""
+        auto_now = [
+            f.name
+            for f in model._meta.concrete_fields
+            if getattr(f, "auto_now", False) and f.name not in (self.ct_field, self.fk_field)
+        ]
+        return (self.ct_field, self.fk_field, *auto_now)
+
+    # -------------------------------------------------------- class setup
+
+    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+        super().contribute_to_class(cls, name, **kwargs)
+        if _DescriptorBase is not object:
+            setattr(cls, name, _AnyDescriptor(self))
+        names = method_names(name)
+        existing = _class_attributes(cls, names)
+        for spec, method_name, method in zip(METHODS, names, _make_methods(self), strict=True):
+            if method_name in existing and not _installed(existing[method_name]):
+                continue  # the model's own wins
+            method.__name__ = method_name
+            method.__qualname__ = f"{cls.__qualname__}.{method_name}"
+            if spec.alters_data:
+                method.alters_data = True  # type: ignore[attr-defined]
+            setattr(cls, method_name, method)
+        handler = HANDLERS.get(self.on_delete, MISS)
+        if (
+            handler not in (None, MISS)
+            and self.allowed
+            and not cls._meta.abstract
+            and not getattr(self, "mti_inherited", False)
+        ):
+            _compat.lazy_related_operation(self._install_links, cls, *self.allowed)
+
+    def _install_links(self, owner: type[models.Model], *targets: type[models.Model]) -> None:
+        """One hidden TargetLink per allowed concrete model, once all are loaded."""
+        handler = HANDLERS[self.on_delete]
+        assert handler is not None  # contribute_to_class() schedules this only then
+        by_concrete: dict[type[Model], list[type[Model]]] = {}
+        for target in targets:
+            concrete: Any = target._meta.concrete_model
+            by_concrete.setdefault(concrete, []).append(
+                concrete if self.for_concrete_model else target
+            )
+        for concrete, link_models in by_concrete.items():
+            link = TargetLink(self, concrete, tuple(dict.fromkeys(link_models)), handler)
+            link.contribute_to_class(owner, f"{self.name}[{concrete._meta.label_lower}]")
+
+    def links(self) -> list[TargetLink]:
+        return [
+            f
+            for f in self.model._meta.private_fields
+            if isinstance(f, TargetLink) and f.any_field is self
+        ]
+
+    def get_prefetch_querysets(self, instances: Any, querysets: Any = None) -> Any:
+        """Django's prefetch of ``<name>`` (5.2); a ``ScopedPrefetch`` loads its scope instead."""
+        if querysets and isinstance(querysets[0], accessors.ScopedLoad):
+            return prefetch_querysets(self, instances, querysets[0])
+        return super().get_prefetch_querysets(instances, querysets)
+
+    # -------------------------------------------------------------- checks
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = [*super().check(**kwargs)]
+        if errors:
+            return errors  # a missing or wrong column: nothing else can be checked
+        return [
+            *self._check_models(),
+            *self._check_on_delete(),
+            *self._check_object_id(),
+            *self._check_method_names(),
+        ]
+
+    def _error(self, msg: str, hint: str, id: str) -> checks.Error:
+        return checks.Error(msg, hint=hint, obj=self, id=f"belongsto_ext.{id}")
+
+    def _check_models(self) -> list[checks.CheckMessage]:
+        if self.allowed is None:
+            return []
+        errors: list[checks.CheckMessage] = []
+        if not self.allowed:
+            errors.append(
+                self._error(
+                    "models= is empty.",
+                    "List the models, or leave models= out for any model.",
+                    "E010",
+                )
+            )
+        for ref in self.allowed:
+            model = self.resolve_model(ref)
+            if model is None or model._meta.abstract:
+                why = "an abstract model" if model is not None else "not an installed model"
+                errors.append(
+                    self._error(
+                        f"models= names {ref!r}, {why}.",
+                        "Name concrete models, as classes or 'app_label.ModelName' strings.",
+                        "E010",
+                    )
+                )
+        return errors
+
+    def _check_on_delete(self) -> list[checks.CheckMessage]:
+        handler = HANDLERS.get(self.on_delete, MISS)
+        if handler is MISS:
+            return [
+                self._error(
+                    f"on_delete={getattr(self.on_delete, '__name__', self.on_delete)!r} is not supported.",
+                    "Use CASCADE, SET_NULL, PROTECT, RESTRICT or DO_NOTHING.",
+                    "E011",
+                )
+            ]
+        if handler is None:
+            return []
+        if self.allowed is None:
+            return [
+                self._error(
+                    f"on_delete={self.on_delete.__name__} needs models=.",
+                    "List the models the relation may point at (models=[...]); without it only "
+                    "DO_NOTHING is possible.",
+                    "E011",
+                )
+            ]
+        if self.on_delete is models.SET_NULL and not (self.ct.null and self.fk.null):
+            return [
+                self._error(
+                    f"on_delete=SET_NULL, but {self.ct_field} and {self.fk_field} are not both null=True.",
+                    f"Set null=True on {self.ct_field} and {self.fk_field}, or use another on_delete.",
+                    "E012",
+                )
+            ]
+        return []
+
+    def _check_object_id(self) -> list[checks.CheckMessage]:
+        """The object id column must hold every allowed model's primary key: an
+        Error when it cannot hold that kind of key at all, a Warning when it is a
+        narrower integer (Django's own example, PositiveIntegerField under
+        BigAutoField keys, works until the keys outgrow it)."""
+        fk = self.fk
+        errors: list[checks.CheckMessage] = []
+        for model in self.target_models() or ():
+            pk = model._meta.pk
+            fit = _holds(fk, pk)
+            if fit == "yes":
+                continue
+            msg = (
+                f"{self.fk_field} ({fk.get_internal_type()}) cannot hold every primary key "
+                f"of {model._meta.label} ({_key_kind(pk)})."
+            )
+            if fit == "narrower":
+                errors.append(
+                    checks.Warning(
+                        msg,
+                        hint=f"Use a {_key_kind(pk)}-wide integer field, e.g. PositiveBigIntegerField.",
+                        obj=self,
+                        id="belongsto_ext.W003",
+                    )
+                )
+            else:
+                errors.append(
+                    self._error(
+                        msg,
+                        "Use an integer field for integer keys, or a CharField/TextField for any key.",
+                        "E013",
+                    )
+                )
+        return errors
+
+    def _check_method_names(self) -> list[checks.CheckMessage]:
+        model = self.model
+        names = method_names(self.name)
+        defined = _class_attributes(model, names)
+        errors: list[checks.CheckMessage] = []
+        for method_name in names:
+            attr = defined.get(method_name, _ABSENT)
+            error = BelongsToMixin._check_method_name(self, model, method_name, attr)  # type: ignore[arg-type]
+            if error is not None:
+                errors.append(error)
+        return errors
+
+
+_ABSENT = object()
+
+_INTEGERS = {
+    "AutoField": 32,
+    "SmallAutoField": 16,
+    "BigAutoField": 64,
+    "IntegerField": 32,
+    "SmallIntegerField": 16,
+    "BigIntegerField": 64,
+    "PositiveIntegerField": 31,
+    "PositiveSmallIntegerField": 15,
+    "PositiveBigIntegerField": 63,
+}
+
+
+def _key_kind(pk: Any) -> str:
+    """The internal type of a primary key, through a multi-table child's parent link."""
+    while pk.get_internal_type() in ("ForeignKey", "OneToOneField"):
+        pk = pk.target_field
+    return str(pk.get_internal_type())
+
+
+def _holds(column: Any, pk: Any) -> str:
+    """Whether ``column`` can store every value of primary key ``pk``: "yes",
+    "narrower" (an integer column narrower than the key) or "no"."""
+    kind, pk_kind = column.get_internal_type(), _key_kind(pk)
+    if kind == "TextField":
+        return "yes"
+    if kind == "CharField":
+        needed = 36 if pk_kind == "UUIDField" else 20 if pk_kind in _INTEGERS else 0
+        if pk_kind == "CharField":
+            while pk.get_internal_type() in ("ForeignKey", "OneToOneField"):
+                pk = pk.target_field
+            needed = pk.max_length or 0
+        return "yes" if column.max_length is None or column.max_length >= needed else "no"
+    if kind in _INTEGERS and pk_kind in _INTEGERS:
+        # Auto keys are positive: a positive column one bit narrower holds them.
+        width = _INTEGERS[pk_kind] - (1 if pk_kind.endswith("AutoField") else 0)
+        return "yes" if _INTEGERS[kind] >= width else "narrower"
+    return "yes" if kind == pk_kind else "no"
+
+
+_DescriptorBase: Any = _compat.gfk_descriptor_class() or object
+
+
+class _AnyDescriptor(_DescriptorBase):
+    """Django 6.1's ``GenericForeignKeyDescriptor``, whose prefetch a ``ScopedPrefetch`` replaces."""
+
+    field: Any  # the BelongsToAnyField
+
+    def get_prefetch_querysets(self, instances: list[models.Model], querysets: Any = None) -> Any:
+        if querysets and isinstance(querysets[0], accessors.ScopedLoad):
+            return prefetch_querysets(self.field, instances, querysets[0])
+        return super().get_prefetch_querysets(instances, querysets)
