@@ -666,6 +666,8 @@ def create_related(
     owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
     method = create_method(field)
     states = _snapshot(field, instance, None)
+    # The new row's own writes (touch=) may update objects it was given, in memory.
+    states += [_state_of(value) for value in data.values() if isinstance(value, models.Model)]
     try:
         if method is None:
             obj = model(**data)  # an unknown field name raises TypeError here
