@@ -449,6 +449,28 @@ def test_a_failing_touch_in_set_restores_everything(table: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_plain_save_whose_onward_touch_fails_changes_no_target() -> None:
+    """Outside a transaction the owner's UPDATE commits by itself; its touches
+    and counters go together in one transaction after it: all or nothing, in
+    the rows and in memory. rebuild_counters() then repairs the counters."""
+    library, (a, b) = library_and_shelves()
+    volume = loaded(VolumeFactory(shelf=a))
+    aged(library, a, b)
+    b = Shelf.objects.select_related("library").get(pk=b.pk)
+    rows = [Shelf.objects.values().get(pk=s.pk) for s in (a, b)]
+    memory = [memory_state(obj) for obj in (b, b.library)]
+    volume.shelf = b
+    with connection.execute_wrapper(_failing("tests_library")), pytest.raises(OperationalError):
+        volume.save()
+    assert Volume.objects.get(pk=volume.pk).shelf_id == b.pk  # committed on its own
+    assert [Shelf.objects.values().get(pk=s.pk) for s in (a, b)] == rows
+    assert not touched(library)
+    assert [memory_state(obj) for obj in (b, b.library)] == memory
+    rebuild_counters(Volume, "shelf")
+    assert counts(a, b) == [0, 1]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_set_failing_at_its_commit_puts_the_target_back_in_memory() -> None:
     """The new shelf's row is gone: the deferred foreign key check fails at the
     COMMIT, after the counter UPDATE gave the shelf instance its +1."""

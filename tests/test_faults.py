@@ -16,6 +16,7 @@ thread, so the failing wrapper is installed on that thread's connection.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,8 @@ from django.db import IntegrityError, OperationalError, connection, connections
 from django.db.utils import InterfaceError
 
 from tests import factories
-from tests.helpers import memory_state, row_state
-from tests.models import Author, Book
+from tests.helpers import CONTROL, memory_state, row_state
+from tests.models import Author, Book, Library, Shelf, Volume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -263,3 +264,221 @@ def test_every_statement_fails_cleanly(group: str, capsys: pytest.CaptureFixture
     assert points == sum(len(expected_kinds(s)) for s in GROUPS[group]) * len(FAULTS)
     with capsys.disabled():
         print(f"\n[faults] {group}: {len(GROUPS[group])} scenarios, {points} injection points")
+
+
+# ------------------------------------------------ touch= and counter_cache=
+#
+# Volume.shelf counts and touches its Shelf, whose own relation touches its Library:
+# every write of a Volume adds the counter/touch UPDATE of the shelves and the onward
+# UPDATE of their libraries. Each of those statements fails in turn too, and the
+# volumes, shelves (counters and timestamps) and libraries keep every column, while
+# the volume, the shelves and the libraries in memory keep their state.
+
+
+@dataclass(frozen=True)
+class CountedScenario:
+    """``set_shelf(value)`` or ``create_shelf(save=...)`` on a Volume."""
+
+    method: str  # "set" or "create"
+    value: str  # set: "key", "instance", "none"; create: "save" or "nosave"
+    owner: str  # "existing" or "unsaved"
+    is_async: bool
+    statements: tuple[tuple[str, str], ...]  # (verb, table), transaction control left out
+
+    @property
+    def id(self) -> str:
+        prefix = "a" if self.is_async else ""
+        return f"{prefix}{self.method}_shelf-{self.value}-{self.owner}"
+
+
+TOUCHES = (("UPDATE", "tests_shelf"), ("UPDATE", "tests_library"))
+
+
+def _counted_scenarios() -> list[CountedScenario]:
+    out = []
+    for is_async in (False, True):
+        for owner in ("existing", "unsaved"):
+            write = ("UPDATE" if owner == "existing" else "INSERT", "tests_volume")
+            for value in ("key", "instance"):
+                out.append(CountedScenario("set", value, owner, is_async, (write, *TOUCHES)))
+            # An unsaved volume set to None was never counted: its INSERT alone.
+            none = (write, *TOUCHES) if owner == "existing" else (write,)
+            out.append(CountedScenario("set", "none", owner, is_async, none))
+            # The new shelf's INSERT touches its library (Shelf.library has touch=True).
+            made = (("INSERT", "tests_shelf"), ("UPDATE", "tests_library"))
+            out.append(CountedScenario("create", "save", owner, is_async, (*made, write, *TOUCHES)))
+            out.append(CountedScenario("create", "nosave", owner, is_async, made))
+    return out
+
+
+COUNTED_SCENARIOS = _counted_scenarios()
+
+
+@dataclass
+class Shelves:
+    volume: Volume
+    old: Shelf
+    new: Shelf
+
+
+def fresh_shelves(scenario: CountedScenario) -> Shelves:
+    """A volume on shelf ``old`` (saved or not) with it and its library cached, and
+    a shelf ``new`` in another library, cached on it too."""
+    old_library, new_library = (
+        Library.objects.create(name="Old"),
+        Library.objects.create(name="New"),
+    )
+    old = Shelf.objects.create(name="Old", library=old_library)
+    new = Shelf.objects.select_related("library").get(
+        pk=Shelf.objects.create(name="New", library=new_library).pk
+    )
+    if scenario.owner == "existing":
+        volume = Volume.objects.select_related("shelf__library").get(
+            pk=Volume.objects.create(title="Counted", shelf=old).pk
+        )
+    else:
+        volume = Volume(
+            title="Unsaved", shelf=Shelf.objects.select_related("library").get(pk=old.pk)
+        )
+    return Shelves(volume, volume.shelf, new)
+
+
+def _counted_call(scenario: CountedScenario, rows: Shelves) -> Any:
+    volume = rows.volume
+    if scenario.method == "set":
+        value = {"key": rows.new.pk, "instance": rows.new, "none": None}[scenario.value]
+        method = volume.aset_shelf if scenario.is_async else volume.set_shelf
+        return method(value)
+    method = volume.acreate_shelf if scenario.is_async else volume.create_shelf
+    return method(name="Created", library=rows.new.library, save=scenario.value == "save")
+
+
+def run_counted(scenario: CountedScenario, rows: Shelves, wrapper: Wrapper) -> Any:
+    """As :func:`run`, for a counted scenario."""
+    if not scenario.is_async:
+        with connection.execute_wrapper(wrapper):
+            return _counted_call(scenario, rows)
+
+    def install() -> None:
+        connection.execute_wrappers.append(wrapper)
+
+    def uninstall() -> None:
+        connection.execute_wrappers.remove(wrapper)
+        connections.close_all()
+
+    async def main() -> Any:
+        await sync_to_async(install)()
+        try:
+            return await _counted_call(scenario, rows)
+        finally:
+            await sync_to_async(uninstall)()
+
+    return asyncio.run(main())
+
+
+def _statement(sql: str) -> tuple[str, str]:
+    verb = leading_keyword(sql)
+    table = re.search(r'(?:INSERT INTO|UPDATE|DELETE FROM|FROM)\s+"?(\w+)"?', sql)
+    return verb, table[1] if table else ""
+
+
+def _tables() -> dict[str, list[dict[str, Any]]]:
+    """Every row of the three tables, every column: counters and timestamps included."""
+    return {
+        model.__name__: list(model._base_manager.order_by("pk").values())
+        for model in (Library, Shelf, Volume)
+    }
+
+
+def _memory(rows: Shelves) -> list[dict[str, Any]]:
+    objs = [rows.volume, rows.old, rows.old.library, rows.new, rows.new.library]
+    return [memory_state(obj) for obj in objs]
+
+
+def check_counted_recorded(scenario: CountedScenario) -> list[str]:
+    """Without faults the scenario sends the expected statements and counts."""
+    rows = fresh_shelves(scenario)
+    recorder = Recorder()
+    result = run_counted(scenario, rows, recorder)
+    sent = [_statement(sql) for sql in recorder.sql]
+    assert tuple(s for s in sent if s[0] not in CONTROL) == scenario.statements
+    volume = rows.volume
+    if scenario.method == "create":
+        assert isinstance(result, Shelf) and volume.shelf is result
+        expected: Shelf | None = result
+    else:
+        expected = {"key": rows.new, "instance": rows.new, "none": None}[scenario.value]
+    saved = scenario.method == "set" or scenario.value == "save"
+    if saved:
+        assert row_state(volume)["shelf_id"] == (expected.pk if expected else None)
+    counts = dict(Shelf.objects.values_list("pk", "volumes_count"))
+    counted_before = scenario.owner == "existing"
+    assert counts[rows.old.pk] == (1 if counted_before and not saved else 0)
+    if expected is not None:
+        assert counts[expected.pk] == (1 if saved else 0)
+    return [s[0] for s in sent]
+
+
+class RecordingInjector(Injector):
+    """An :class:`Injector` that notes the SQL of every statement: after the failing
+    one, only the rollback of a savepoint may run."""
+
+    def __init__(self, index: int, fault: str) -> None:
+        super().__init__(index, fault)
+        self.sql: list[str] = []
+
+    def __call__(self, execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.sql.append(sql)
+        return super().__call__(execute, sql, params, many, context)
+
+
+def check_counted_fault(scenario: CountedScenario, index: int, fault: str) -> None:
+    """The error reaches the caller unchanged; every row and every instance as before."""
+    rows = fresh_shelves(scenario)
+    tables = _tables()
+    memory = _memory(rows)
+    injector = RecordingInjector(index, fault)
+    with pytest.raises(BaseException) as excinfo:
+        run_counted(scenario, rows, injector)
+    assert injector.raised is not None, "the targeted statement never ran"
+    assert excinfo.value is injector.raised
+    after = [leading_keyword(sql) for sql in injector.sql[index + 1 :]]
+    assert all(verb in CONTROL for verb in after), f"statements ran after the failing one: {after}"
+    if fault == "lost-connection":
+        connection.close()
+    assert _tables() == tables
+    assert _memory(rows) == memory
+    assert rows.volume.shelf is rows.old
+
+
+COUNTED_GROUPS = {
+    f"{'a' if is_async else ''}{method}_shelf": [
+        s for s in COUNTED_SCENARIOS if s.method == method and s.is_async == is_async
+    ]
+    for is_async in (False, True)
+    for method in ("set", "create")
+}
+
+
+@pytest.mark.parametrize("group", list(COUNTED_GROUPS))
+def test_every_counter_and_touch_statement_fails_cleanly(
+    group: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each statement of set_shelf() / create_shelf() and their async twins, the
+    counter/touch UPDATE and the onward Library UPDATE included, fails in turn."""
+    points = 0
+    for scenario in COUNTED_GROUPS[group]:
+        verbs = check_counted_recorded(scenario)
+        for index, verb in enumerate(verbs):
+            for fault in FAULTS:
+                point = f"{scenario.id} statement {index} ({verb}) {fault}"
+                try:
+                    check_counted_fault(scenario, index, fault)
+                except AssertionError as exc:
+                    raise AssertionError(f"injection point {point}: {exc}") from exc
+                points += 1
+    assert points >= sum(len(s.statements) for s in COUNTED_GROUPS[group]) * len(FAULTS)
+    with capsys.disabled():
+        print(
+            f"\n[faults] {group}: {len(COUNTED_GROUPS[group])} scenarios, {points} injection points"
+        )
