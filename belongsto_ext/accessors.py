@@ -469,12 +469,26 @@ def _as_key(field: Field, value: Any) -> Any:
 
 def has_changed(field: Field, instance: models.Model) -> bool:
     """Whether the key differs from the one the row holds as far as the
-    instance knows; a deferred key is unchanged and is not loaded."""
+    instance knows; a deferred key is unchanged and is not loaded, and one
+    assigned since is changed."""
     if field.attname not in instance.__dict__:
         return False
     before, now = cache.in_database(field, instance), instance.__dict__[field.attname]
+    if before is cache.UNKNOWN:
+        return True
     # ``book.author_id = "5"`` on a row holding 5 moves nothing: compare as saved.
     return before != now and _saved_as(field, before) != _saved_as(field, now)
+
+
+def previous_key(field: Field, instance: models.Model) -> Any:
+    """The key the row holds as far as the instance knows (None if never saved).
+    A deferred key assigned since is read from the row (one query), and kept."""
+    key = cache.in_database(field, instance)
+    if key is cache.UNKNOWN:
+        rows = type(instance)._base_manager.db_manager(instance._state.db)
+        key = rows.filter(pk=instance.pk).values_list(field.attname, flat=True).first()
+        cache.known(field, instance, key)
+    return key
 
 
 def _saved_as(field: Field, value: Any) -> Any:

@@ -39,6 +39,19 @@ if TYPE_CHECKING:
     from .fields import BelongsToMixin
 
 MISS: Any = object()
+
+
+class _Unknown:
+    """The row's key is not known: a deferred key was assigned."""
+
+    def __repr__(self) -> str:
+        return "<key not loaded>"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"  # pickles as this module's UNKNOWN: copies of an instance keep it
+
+
+UNKNOWN: Any = _Unknown()
 PINNED = "pinned"
 DB = "in database"
 SAVING = "before save"
@@ -134,8 +147,19 @@ def record_change(field: BelongsToMixin, instance: models.Model, old: Any) -> No
         fields_cache[(field.cache_name, DB)] = None if instance._state.adding else old
 
 
+def known(field: BelongsToMixin, instance: models.Model, key: Any) -> None:
+    """The row holds ``key`` (read from it)."""
+    _compat.fields_cache(instance)[(field.cache_name, DB)] = key
+
+
+def unknown(field: BelongsToMixin, instance: models.Model) -> bool:
+    """Whether a deferred key was assigned, the row's key not read since."""
+    return _compat.fields_cache(instance).get((field.cache_name, DB), MISS) is UNKNOWN
+
+
 def in_database(field: BelongsToMixin, instance: models.Model) -> Any:
-    """The key the row holds as far as this instance knows (None if never saved)."""
+    """The key the row holds as far as this instance knows (None if never saved;
+    :data:`UNKNOWN` once a deferred key was assigned)."""
     known = _compat.fields_cache(instance).get((field.cache_name, DB), MISS)
     if known is not MISS:
         return known

@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.signals import class_prepared, post_delete, post_save, pre_delete
 from django.utils import timezone
 
-from . import cache
+from . import accessors, cache
 
 if TYPE_CHECKING:
     from .fields import BelongsToMixin
@@ -124,6 +124,8 @@ def _before_delete(
 ) -> None:
     # A deferred key is unknown once the row is gone: count and touch through the row.
     for field in _deleted_fields(sender):
+        if cache.unknown(field, instance):
+            accessors.previous_key(field, instance)  # a deferred key assigned: read the row's
         if field.attname not in instance.__dict__:
             _through_row(field, instance, using, deleted=True)
 

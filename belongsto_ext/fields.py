@@ -53,6 +53,9 @@ class KeyAttribute(ForeignKeyDeferredAttribute):
                 cache.synced(self.field, instance)  # the value is the row's again
             elif old != value:
                 cache.record_change(self.field, instance, old)
+        elif not instance._state.adding and not called_by_refresh_from_db():
+            # A deferred key assigned: what the row holds is not known here.
+            cache.record_change(self.field, instance, cache.UNKNOWN)
         data[attname] = value
 
 
@@ -243,7 +246,7 @@ def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
 
         See belongsto_ext.types.PreviousKey.
         """
-        return cache.in_database(field, self)
+        return accessors.previous_key(field, self)
 
     return get, set_, create, aget, aset, acreate, is_, has_changed, previous
 
@@ -350,7 +353,10 @@ class BelongsToMixin(_Field[_ST, _GT]):
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         """The key is being written: the row will hold it (change tracking)."""
-        cache.saving(self, model_instance, track=bool(self.touch or self.counter_cache) and not add)
+        track = bool(self.touch or self.counter_cache) and not add
+        if track and cache.unknown(self, model_instance):
+            accessors.previous_key(self, model_instance)  # counters need the old key: read it
+        cache.saving(self, model_instance, track=track)
         return super().pre_save(model_instance, add)
 
     def validate(self, value: Any, model_instance: models.Model | None) -> None:

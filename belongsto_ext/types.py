@@ -257,8 +257,9 @@ class HasChanged(Protocol):
 
         ``instance.<name> = x``, ``instance.<name>_id = 5`` and
         ``set_<name>(x, save=False)`` all count; assigning the old key back
-        undoes it. A deferred key counts as unchanged and is not loaded. An
-        instance never saved has changed when its key is not None.
+        undoes it. A deferred key counts as unchanged and is not loaded; once
+        one is assigned, it counts as changed. An instance never saved has
+        changed when its key is not None.
 
         Returns:
             Whether the key changed.
@@ -273,7 +274,8 @@ class PreviousKey(Protocol):
         (loaded, saved or refreshed); None for an instance never saved.
 
         Returns:
-            That key (a deferred key is loaded first).
+            That key (a deferred key is loaded first; after assigning a
+            deferred key, the row's is read, one query, and kept).
         """
 
 

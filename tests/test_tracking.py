@@ -13,7 +13,7 @@ from django.db import IntegrityError, OperationalError, connection
 
 from tests import factories
 from tests.helpers import memory_state, row_state
-from tests.models import Author, Book, City, Profile, ProxyAuthor, Tag, Tagged
+from tests.models import Author, Book, City, Profile, ProxyAuthor, Shelf, Tag, Tagged, Volume
 
 pytestmark = pytest.mark.django_db
 
@@ -224,6 +224,47 @@ def test_deferred_key_is_unchanged_and_not_loaded(
         assert book.get_previous_author_id() == linked_book.author_id
     with django_assert_num_queries(0):
         assert book.has_author_changed() is False
+
+
+def test_deferred_key_assigned_is_changed_and_its_previous_read_from_the_row(
+    linked_book: Book, django_assert_num_queries: Any
+) -> None:
+    """The row's key is not known after assigning a deferred one: changed, and the
+    previous key is read from the row once (then known)."""
+    other = factories.AuthorFactory()
+    book = Book.objects.only("title").get(pk=linked_book.pk)
+    with django_assert_num_queries(0):
+        book.author_id = other.pk
+        assert book.has_author_changed() is True
+    with django_assert_num_queries(1):
+        assert book.get_previous_author_id() == linked_book.author_id
+    with django_assert_num_queries(0):
+        assert tracked(book) == (True, linked_book.author_id)
+    book.save()
+    assert tracked(book) == (False, other.pk)
+
+
+def test_deferred_key_assigned_survives_copy_and_pickle(linked_book: Book) -> None:
+    book = Book.objects.only("title").get(pk=linked_book.pk)
+    book.author_id = factories.AuthorFactory().pk
+    for twin in (copy.copy(book), pickle.loads(pickle.dumps(book))):
+        assert tracked(twin) == (True, linked_book.author_id)
+
+
+def test_counters_move_when_a_deferred_key_is_assigned(django_assert_num_queries: Any) -> None:
+    """The save reads the row's key first (one SELECT), so both counters move; so
+    does a delete after such an assignment."""
+    a, b = Shelf.objects.create(name="a"), Shelf.objects.create(name="b")
+    volume = Volume.objects.create(title="v", shelf=a)
+    deferred = Volume.objects.only("title").get(pk=volume.pk)
+    deferred.shelf_id = b.pk
+    with django_assert_num_queries(4):  # SELECT the key, UPDATE the volume, shelves, library
+        deferred.save()
+    assert [s.volumes_count for s in Shelf.objects.order_by("pk")] == [0, 1]
+    deferred = Volume.objects.only("title").get(pk=volume.pk)
+    deferred.shelf_id = a.pk
+    deferred.delete()  # the row held b
+    assert [s.volumes_count for s in Shelf.objects.order_by("pk")] == [0, 0]
 
 
 def test_never_saved_instance(publisher: Any, author: Author) -> None:
