@@ -171,8 +171,9 @@ def fetch_blocked(field: Field, instance: models.Model) -> Exception:
     """The error a ``strict=True`` relation raises instead of querying."""
     name = f"{type(instance).__qualname__}.{field.name}"
     return _compat.FieldFetchBlocked(
-        f"Fetching of {name} blocked: the relation is strict=True. Load it first, with "
-        f"belongsto_ext.prefetch(), ScopedPrefetch or select_related()."
+        f"Fetching of {name} blocked: the relation is strict=True. Load it first, in the "
+        f"scope you read it in: belongsto_ext.prefetch() or ScopedPrefetch (any scope), "
+        f"or select_related() (scope=False and unfiltered scopes)."
     )
 
 
