@@ -17,11 +17,13 @@ recomputes a relation's counters.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.signals import class_prepared, post_delete, post_save, pre_delete
@@ -44,6 +46,7 @@ def connect(field: BelongsToMixin, model: type[models.Model]) -> None:
         return
     first = not _FIELDS
     _FIELDS.setdefault(model, []).append(field)
+    _FIELDS_OF.clear()
     _connect(model)
     if first:
         # Proxies and multi-table children are built later and send signals
@@ -64,9 +67,20 @@ def _connect(model: type[models.Model]) -> None:
 
 
 def _fields_of(model: type[models.Model]) -> list[BelongsToMixin]:
-    return [
-        field for owner, fields in _FIELDS.items() if issubclass(model, owner) for field in fields
-    ]
+    """The fields ``model``'s writes count and touch for (its own and its bases')."""
+    found = _FIELDS_OF.get(model)
+    if found is None:
+        found = _FIELDS_OF[model] = [
+            field
+            for owner, fields in _FIELDS.items()
+            if issubclass(model, owner)
+            for field in fields
+        ]
+    return found
+
+
+# _fields_of() per sender, emptied whenever a field is connected.
+_FIELDS_OF: dict[type[models.Model], list[BelongsToMixin]] = {}
 
 
 def _deleted_fields(model: type[models.Model]) -> list[BelongsToMixin]:
@@ -170,7 +184,7 @@ def apply(
     cached = field.get_cached_value(instance, default=None)
     if cached is not None and _key(field, getattr(cached, field.target_field.attname)) not in keys:
         cached = None  # not a row this write changed (the save left the key out)
-    with transaction.atomic(using=using, savepoint=False):
+    with _atomic(using):
         _update(rows, changes)
         if stamps:
             _touch_onward(target, rows, using, set(), [] if cached is None else [cached])
@@ -191,10 +205,18 @@ def _through_row(field: BelongsToMixin, instance: models.Model, using: str, dele
     target: type[models.Model] = field.related_model
     row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(field.attname)
     rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": row})
-    with transaction.atomic(using=using, savepoint=False):
+    with _atomic(using):
         _update(rows, changes)
         if stamps:
             _touch_onward(target, rows, using, set(), [])
+
+
+def _atomic(using: str) -> AbstractContextManager[Any]:
+    """A transaction for the statements of one write, unless one is open (that of
+    ``set_<name>()``, ``create_<name>()``, the caller's or the deletion's)."""
+    if connections[using].in_atomic_block:
+        return nullcontext()
+    return transaction.atomic(using=using, savepoint=False)
 
 
 def _update(rows: models.QuerySet, changes: dict[str, Any]) -> None:
@@ -202,16 +224,29 @@ def _update(rows: models.QuerySet, changes: dict[str, Any]) -> None:
     order first (where the database locks rows: PostgreSQL). One UPDATE that
     writes two targets would otherwise lock them in whatever order its plan
     reads them, and two writers moving owners between the same targets in
-    opposite directions would deadlock. Runs in a transaction."""
-    model = rows.model
+    opposite directions would deadlock. Runs in a transaction. A database that
+    locks no rows (SQLite locks the whole database) gets the plain UPDATE."""
+    if not connections[rows.db].features.has_select_for_update:
+        rows.update(**changes)
+        return
     locked = rows.order_by("pk").select_for_update().values("pk")
-    model._base_manager.using(rows.db).filter(pk__in=locked).update(**changes)
+    rows.model._base_manager.using(rows.db).filter(pk__in=locked).update(**changes)
 
 
 def _stamps(field: BelongsToMixin) -> dict[str, Any]:
     """``{column: now}`` for the target's touched columns."""
+    return {name: now() for name, now in _clocks(field)}
+
+
+@functools.cache
+def _clocks(field: BelongsToMixin) -> list[tuple[str, Callable[[], Any]]]:
+    """The target's touched columns, each with what ``auto_now`` stores in it now."""
     target: type[models.Model] = field.related_model
-    return {name: _now(target._meta.get_field(name)) for name in touched_fields(field)}
+    return [
+        (name, timezone.now if isinstance(column, models.DateTimeField) else datetime.date.today)
+        for name in touched_fields(field)
+        for column in [target._meta.get_field(name)]
+    ]
 
 
 def touched_fields(field: BelongsToMixin) -> list[str]:
@@ -226,13 +261,6 @@ def touched_fields(field: BelongsToMixin) -> list[str]:
         for f in target._meta.concrete_fields
         if isinstance(f, models.DateField) and getattr(f, "auto_now", False)
     ]
-
-
-def _now(column: Any) -> Any:
-    """What ``auto_now`` would store in ``column`` now."""
-    if isinstance(column, models.DateTimeField):
-        return timezone.now()
-    return datetime.date.today()
 
 
 def _in_memory(
