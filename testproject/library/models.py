@@ -2,26 +2,32 @@
 
 ``Author`` shows the scopes: its default manager hides soft-deleted authors,
 ``Author.all_objects`` sees every row, ``Author.bestselling`` is a named scope.
+``Comment`` is the polymorphic belongs-to: a comment on a book or on an author.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from belongsto_ext import BelongsToField
+from belongsto_ext import BelongsToAnyField, BelongsToField
 
 if TYPE_CHECKING:
     from belongsto_ext import (
         AsyncCreateAssociation,
         AsyncGetAssociation,
         AsyncSetAssociation,
+        CreateAnyAssociation,
         CreateAssociation,
+        GetAnyAssociation,
         GetAssociation,
         HasChanged,
+        IsAnyAssociation,
         IsAssociation,
         PreviousKey,
+        SetAnyAssociation,
         SetAssociation,
     )
 
@@ -113,3 +119,26 @@ class Loan(models.Model):
 
     def __str__(self) -> str:
         return f"loan to {self.borrower}"
+
+
+class Comment(models.Model):
+    """A comment on a book or on an author; deleting either deletes its comments."""
+
+    body = models.CharField(max_length=200)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    target = BelongsToAnyField(
+        "content_type",
+        "object_id",
+        models=["library.Book", "library.Author"],
+        on_delete=models.CASCADE,
+    )
+
+    if TYPE_CHECKING:
+        get_target: GetAnyAssociation[Book | Author]
+        set_target: SetAnyAssociation[Book | Author]
+        create_target: CreateAnyAssociation[Book | Author]
+        is_target: IsAnyAssociation[Book | Author]
+
+    def __str__(self) -> str:
+        return self.body
