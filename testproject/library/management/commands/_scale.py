@@ -112,15 +112,20 @@ def _methods(queryset: models.QuerySet) -> list[tuple[str, _Side, _Side]]:
 
 def _measure(ours: _Side, theirs: _Side, rounds: int, owners: int) -> tuple[str, str, str]:
     """(queries ours / Django, median time ratio, kept memory per owner ours / Django)."""
-    queries = []
+    queries: list[int | str] = []
     for side in (ours, theirs):
         call = side.prepare()
         try:
             with CaptureQueriesContext(connection) as ctx:
                 call()
         except DatabaseError as exc:
-            return f"fails: {type(exc).__name__}", "-", "-"
-        queries.append(len(ctx.captured_queries))
+            queries.append(f"fails ({type(exc).__name__})")
+        else:
+            queries.append(len(ctx.captured_queries))
+    if any(isinstance(count, str) for count in queries):
+        # Nothing to compare with: only the side that works is reported.
+        kept = "-" if isinstance(queries[0], str) else f"{_kept(ours) / owners:.0f} B / -"
+        return f"{queries[0]} / {queries[1]}", "-", kept
     ratios = []
     for i in range(rounds):
         times = {}
