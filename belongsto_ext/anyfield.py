@@ -360,6 +360,10 @@ def get_target(
     ct_id, value = _ids(field, instance)
     if ct_id is None or value is None:
         return None
+    name = _entry(field, spec, using)
+    obj = _cached(instance, name, ct_id, value)  # a key as the target holds it: no lookup
+    if obj is not MISS:
+        return obj
     model = _model(field, instance, ct_id)
     if model is None:
         return None
@@ -367,7 +371,6 @@ def get_target(
     wanted = _wanted(model, value)
     if wanted is MISS or wanted is None:
         return None
-    name = _entry(field, spec, using)
     obj = _cached(instance, name, ct_id, wanted)
     if obj is MISS and using is None:
         obj = _django_answers(field, instance, model, key, wanted)
@@ -389,11 +392,15 @@ def load(
     name = _entry(field, spec, using)
     entries: dict[tuple[Any, Any], tuple[Any, Any, Any]] = {}
     pending: dict[tuple[type[models.Model], Hashable], list[tuple[models.Model, Any, Any]]] = {}
+    models_of: dict[tuple[str | None, Any], type[models.Model] | None] = {}  # per content type
     for instance in instances:
         ct_id, value = _ids(field, instance)
         if ct_id is None or value is None:
             continue
-        model = _model(field, instance, ct_id)
+        db_ct = (instance._state.db, ct_id)
+        if db_ct not in models_of:
+            models_of[db_ct] = _model(field, instance, ct_id)
+        model = models_of[db_ct]
         if model is None:
             continue
         wanted = _wanted(model, value)

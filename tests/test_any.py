@@ -403,6 +403,21 @@ def test_prefetch_makes_one_query_per_target_model(django_assert_num_queries: An
         belongsto_ext.prefetch(comments, "target")
 
 
+def test_a_cached_answer_needs_no_content_type(django_assert_num_queries: Any) -> None:
+    """Once read, the answers hold even after ContentType's cache is cleared; a
+    text object_id ('5' for the key 5) is answered from the cache too."""
+    post, photo = PostFactory(), PhotoFactory()
+    comments = [fresh(CommentFactory(target=post)), fresh(CommentFactory(target=photo))]
+    note = fresh(AnyNote.objects.create(target=post))
+    belongsto_ext.prefetch(comments, "target")
+    assert note.get_target() == post
+    with django_assert_num_queries(0):
+        assert note.get_target() == post
+    ContentType.objects.clear_cache()
+    with django_assert_num_queries(0):
+        assert [c.get_target() for c in comments] == [post, photo]
+
+
 def test_prefetch_batches_within_the_parameter_limit(
     monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
 ) -> None:
