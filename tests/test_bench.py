@@ -32,6 +32,11 @@ ROWS = {
     "create_author(**v)",
     "set_book(pk), counter_cache",
     "set_book(pk), touch",
+    "get_target(), caches cleared",
+    "set_target(obj)",
+    "set_target(Model, pk)",
+    "create_target(Model, **v)",
+    "prefetch over 3 comments",
     "scoped get over 3 owners",
     "aget_author(), caches cleared",
     "aset_author(pk)",
@@ -68,6 +73,10 @@ def test_every_row_costs_as_many_queries_as_the_hand_written_code() -> None:
     assert queries["get_author() on a null FK"] == (0, 0)
     assert queries["scoped get over 3 owners"] == (1, 1)
     assert queries["class creation, 2 models"] == (0, 0)
+    assert queries["get_target(), caches cleared"] == (1, 1)
+    assert queries["set_target(obj)"] == (1, 1)
+    assert queries["set_target(Model, pk)"] == (1, 1)
+    assert queries["prefetch over 3 comments"] == (2, 2)  # a book query and an author query
 
 
 @pytest.mark.bench

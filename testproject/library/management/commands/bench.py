@@ -29,6 +29,9 @@ from typing import Any
 import django
 from asgiref.sync import sync_to_async
 from django.apps.registry import Apps
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.prefetch import GenericPrefetch
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections, models, transaction
 from django.db.models import Case, F, Prefetch, Value, When, prefetch_related_objects
@@ -37,7 +40,7 @@ from django.utils import timezone
 
 import belongsto_ext
 from belongsto_ext import BelongsToField
-from testproject.library.models import Author, Book, Loan, Publisher, Review
+from testproject.library.models import Author, Book, Comment, Loan, Publisher, Review
 
 # Targets from the performance issue.
 MAX_RATIO = 1.05  # every row that touches the database
@@ -220,6 +223,8 @@ class Command(BaseCommand):
         results = [self._measure(row, options) for row in rows]
         with _kept_rows() as kept:
             results += [self._measure(row, options) for row in kept]
+        with _any_rows(options["owners"]) as any_rows:
+            results += [self._measure(row, options) for row in any_rows]
         with _loading_row(options["rows"]) as row:
             # Ten loads per round: each is long enough to time alone.
             results.append(self._measure(row, options, iterations=options["runs"]))
@@ -553,6 +558,129 @@ def _kept_rows() -> Iterator[list[Row]]:
         with connection.schema_editor() as editor:
             editor.delete_model(plain_review)
             editor.delete_model(plain_loan)
+
+
+@contextlib.contextmanager
+def _any_rows(owners: int) -> Iterator[list[Row]]:
+    """Comment.target (BelongsToAnyField) against the hand-written code on a twin
+    comment with a plain GenericForeignKey over the same two columns: a read
+    through the content type, an assignment and a save of the two columns, an
+    atomic create, and GenericPrefetch with the targets' default managers (the
+    scopes get_target() uses). Content types are cached for the process on both
+    sides, as GenericForeignKey relies on. The twin lives in a registry of its
+    own, with a table made for the rows and dropped after them."""
+    apps = Apps(())
+    meta = type("Meta", (), {"app_label": "bench", "apps": apps, "db_table": "bench_plaincomment"})
+    plain: Any = type(
+        "PlainComment",
+        (models.Model,),
+        {
+            "__module__": __name__,
+            "Meta": meta,
+            "body": models.CharField(max_length=200),
+            "content_type": models.ForeignKey(
+                ContentType, on_delete=models.CASCADE, related_name="+"
+            ),
+            "object_id": models.PositiveBigIntegerField(),
+            "target": GenericForeignKey("content_type", "object_id"),
+        },
+    )
+    with connection.schema_editor() as editor:
+        editor.create_model(plain)
+    publisher = _publisher()
+    books = [_book(publisher, None) for _ in range(3)]
+    authors = _authors(3)
+    ContentType.objects.get_for_models(Book, Author)
+    next_target = _cycle([books[0], authors[0]])
+    next_author_pk = _cycle([a.pk for a in authors[:2]])
+    update_fields = ["content_type", "object_id"]
+    ours = Comment.objects.create(body="ours", target=books[0])
+    theirs = plain.objects.create(body="theirs", target=books[0])
+    read_ours = Comment.objects.create(body="ours", target=books[1])
+    read_theirs = plain.objects.create(body="theirs", target=books[1])
+    pool = [target for pair in zip(books, authors, strict=True) for target in pair]  # mixed
+    for i in range(owners):
+        Comment.objects.create(body="many", target=pool[i % len(pool)])
+        plain.objects.create(body="many", target=pool[i % len(pool)])
+    many_ours = list(Comment.objects.filter(body="many").order_by("pk"))
+    many_theirs = list(plain.objects.filter(body="many").order_by("pk"))
+    default_scopes = [Book._default_manager.all(), Author._default_manager.all()]
+
+    def get_ours() -> Any:
+        read_ours._state.fields_cache.clear()
+        return read_ours.get_target()
+
+    def get_theirs() -> Any:
+        read_theirs._state.fields_cache.clear()
+        # The null checks get_target() makes too (never null here).
+        if read_theirs.content_type_id is None or read_theirs.object_id is None:
+            return None
+        ct = ContentType.objects.db_manager(read_theirs._state.db).get_for_id(
+            read_theirs.content_type_id
+        )
+        model = ct.model_class()
+        return (
+            None
+            if model is None
+            else model._default_manager.filter(pk=read_theirs.object_id).first()
+        )
+
+    def set_obj_theirs() -> None:
+        theirs.target = next_target()
+        theirs.save(update_fields=update_fields)
+
+    def set_key_theirs() -> None:
+        theirs.content_type = ContentType.objects.get_for_model(Author)
+        theirs.object_id = next_author_pk()
+        theirs.save(update_fields=update_fields)
+
+    def create_theirs() -> Any:
+        with transaction.atomic():
+            author = Author.objects.create(name="created")
+            theirs.target = author
+            theirs.save(update_fields=update_fields)
+        return author
+
+    def prefetch_ours() -> list[Any]:
+        for c in many_ours:
+            c._state.fields_cache.clear()
+        belongsto_ext.prefetch(many_ours, "target")
+        return [c.get_target() for c in many_ours]
+
+    def prefetch_theirs() -> list[Any]:
+        for c in many_theirs:
+            c._state.fields_cache.clear()
+        prefetch_related_objects(many_theirs, GenericPrefetch("target", default_scopes))
+        return [c.target for c in many_theirs]
+
+    try:
+        yield [
+            Row("get_target(), caches cleared", DB, get_ours, get_theirs),
+            Row("set_target(obj)", DB, lambda: ours.set_target(next_target()), set_obj_theirs),
+            Row(
+                "set_target(Model, pk)",
+                DB,
+                lambda: ours.set_target(Author, next_author_pk()),
+                set_key_theirs,
+            ),
+            Row(
+                "create_target(Model, **v)",
+                DB,
+                lambda: ours.create_target(Author, name="created"),
+                create_theirs,
+                weight=0.5,
+            ),
+            Row(
+                f"prefetch over {owners} comments",
+                DB,
+                prefetch_ours,
+                prefetch_theirs,
+                weight=10 / owners,
+            ),
+        ]
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(plain)
 
 
 def _scoped_row(publisher: Publisher, owners: int) -> Row:
