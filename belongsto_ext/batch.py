@@ -36,21 +36,24 @@ def prefetch(
     scope: Scope[Any] = None,
     using: str | None = None,
 ) -> None:
-    """Load the ``name`` relation in ``scope`` for all ``instances`` in one query.
+    """Load the ``name`` relation in ``scope`` for all ``instances`` in one query
+    (for a ``BelongsToAnyField``, one query per target model).
 
     Afterwards ``instance.get_<name>(scope=scope)`` answers from the cache.
     Instances whose result is already cached, or whose key is null, are skipped;
     when none is left no query is made.
 
     Args:
-        instances: Instances of one model that has a BelongsTo field ``name``.
+        instances: Instances of one model that has a ``BelongsToField``,
+            ``BelongsToOneField`` or ``BelongsToAnyField`` named ``name``.
         name: The field's name, e.g. ``"author"``; a field of another kind
             raises TypeError.
-        scope: Any scope ``get_<name>()`` accepts.
+        scope: Any scope ``get_<name>()`` accepts (for a ``BelongsToAnyField``,
+            a mapping ``{model: scope}`` too).
         using: Read from this database alias instead of the router's.
 
     Raises:
-        TypeError: ``name`` is not a BelongsTo field, or an instance is of
+        TypeError: ``name`` is not one of those fields, or an instance is of
             another model.
         InvalidScope: the scope is refused, as by ``get_<name>()``.
     """
@@ -102,7 +105,8 @@ def _field(
 # Generic in Prefetch's three parameters, as django-stubs declares Prefetch: its
 # mypy plugin specializes them for every Prefetch subclass it sees constructed.
 class ScopedPrefetch(_PrefetchBase, Generic[_LookupT, _QuerySetT, _ToAttrT]):
-    """A ``prefetch_related()`` lookup that loads a BelongsTo relation in a scope.
+    """A ``prefetch_related()`` lookup that loads a BelongsTo relation in a scope
+    (a ``BelongsToField``, ``BelongsToOneField`` or ``BelongsToAnyField``).
 
     ``Book.objects.prefetch_related(ScopedPrefetch("author", scope="bestselling"))``
     fills the cache ``book.get_author(scope="bestselling")`` answers from, so
