@@ -200,6 +200,30 @@ def test_the_generic_foreign_key_keeps_working() -> None:
     assert comments[0].target == post
 
 
+@pytest.mark.django_db(databases=["default", "other"])
+def test_content_types_are_the_generic_foreign_keys_on_each_database() -> None:
+    """get_content_type() answers as GenericForeignKey's: the same content type,
+    read from the same database, for a model, an id and an instance."""
+    ours = AnyComment._meta.get_field("target")
+    plain = GenericForeignKey("content_type", "object_id")
+    post = PostFactory()
+    elsewhere = AnyPost(pk=post.pk)
+    elsewhere._state.db = "other"
+
+    def seen(ct: ContentType) -> tuple[Any, Any]:
+        return ct.pk, ct._state.db
+
+    for using in (None, "default", "other"):
+        ct = plain.get_content_type(model=AnyPost, using=using)
+        assert seen(ours.get_content_type(model=AnyPost, using=using)) == seen(ct)
+        assert seen(ours.get_content_type(id=ct.pk, using=using)) == seen(
+            plain.get_content_type(id=ct.pk, using=using)
+        )
+    for obj in (post, elsewhere):
+        assert seen(ours.get_content_type(obj=obj)) == seen(plain.get_content_type(obj=obj))
+    assert seen(ours.get_content_type(obj=elsewhere))[1] == "other"
+
+
 def test_no_migration_is_needed_when_swapping() -> None:
     """The field and its hidden links are private fields: no column, no operation."""
     call_command("makemigrations", "library", "--check", "--dry-run", verbosity=0)
