@@ -147,6 +147,8 @@ def max_query_params(connection: Any) -> int | None:
         if getlimit is not None:
             return int(getlimit(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER")))  # noqa: B009
     limit: int | None = connection.features.max_query_params
+    if limit is None and getattr(connection.features, "uses_server_side_binding", False):
+        return 2**16 - 1  # what 6.1 declares; 5.2's PostgreSQL features leave it None
     return limit
 
 
