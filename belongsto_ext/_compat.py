@@ -182,7 +182,7 @@ def compiled_sql(queryset: models.QuerySet, alias: str) -> tuple[str, tuple[Any,
 
 from django.db.models.fields import related as _related  # noqa: E402
 
-lazy_related_operation: Callable[..., None] = _related.lazy_related_operation  # type: ignore[attr-defined]
+lazy_related_operation: Callable[..., None] = _related.lazy_related_operation  # type: ignore[attr-defined, unused-ignore]
 
 __all__ += [
     "collector_cascade",

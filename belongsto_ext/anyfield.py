@@ -178,9 +178,8 @@ class TargetLink(models.ForeignObject):  # type: ignore[type-arg, unused-ignore]
         super().contribute_to_class(cls, name, *args, **kwargs)
 
     def clone(self) -> TargetLink:
-        return TargetLink(
-            self.any_field, self.remote_field.model, self.link_models, self.remote_field.on_delete
-        )
+        on_delete: Callable[..., None] = self.remote_field.on_delete  # type: ignore[assignment, unused-ignore]
+        return TargetLink(self.any_field, self.remote_field.model, self.link_models, on_delete)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         return []  # the BelongsToAnyField checks its configuration
@@ -895,7 +894,11 @@ class BelongsToAnyField(GenericForeignKey):
 
     # -------------------------------------------------------- class setup
 
-    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, private_only: bool = True, **kwargs: Any
+    ) -> None:
+        # Field's signature; GenericForeignKey's field is always private (it passes
+        # private_only=True itself).
         super().contribute_to_class(cls, name, **kwargs)
         if _DescriptorBase is not object:
             setattr(cls, name, _AnyDescriptor(self))
@@ -943,7 +946,7 @@ class BelongsToAnyField(GenericForeignKey):
         """Django's prefetch of ``<name>`` (5.2); a ``ScopedPrefetch`` loads its scope instead."""
         if querysets and isinstance(querysets[0], accessors.ScopedLoad):
             return prefetch_querysets(self, instances, querysets[0])
-        return super().get_prefetch_querysets(instances, querysets)
+        return super().get_prefetch_querysets(instances, querysets)  # type: ignore[misc, unused-ignore]
 
     # -------------------------------------------------------------- checks
 
@@ -1118,4 +1121,4 @@ class _AnyDescriptor(_DescriptorBase):
     def get_prefetch_querysets(self, instances: list[models.Model], querysets: Any = None) -> Any:
         if querysets and isinstance(querysets[0], accessors.ScopedLoad):
             return prefetch_querysets(self.field, instances, querysets[0])
-        return super().get_prefetch_querysets(instances, querysets)
+        return super().get_prefetch_querysets(instances, querysets)  # type: ignore[misc, unused-ignore]

@@ -124,8 +124,8 @@ def _measure(ours: _Side, theirs: _Side, rounds: int, owners: int) -> tuple[str,
             queries.append(len(ctx.captured_queries))
     if any(isinstance(count, str) for count in queries):
         # Nothing to compare with: only the side that works is reported.
-        kept = "-" if isinstance(queries[0], str) else f"{_kept(ours) / owners:.0f} B / -"
-        return f"{queries[0]} / {queries[1]}", "-", kept
+        alone = "-" if isinstance(queries[0], str) else f"{_kept(ours) / owners:.0f} B / -"
+        return f"{queries[0]} / {queries[1]}", "-", alone
     ratios = []
     for i in range(rounds):
         times = {}
