@@ -185,7 +185,7 @@ def apply(
     if cached is not None and _key(field, getattr(cached, field.target_field.attname)) not in keys:
         cached = None  # not a row this write changed (the save left the key out)
     with _atomic(using):
-        _update(rows, changes)
+        _update(rows, changes, ordered=len(keys) > 1)
         if stamps:
             _touch_onward(target, rows, using, set(), [] if cached is None else [cached])
     # In memory only once every statement succeeded.
@@ -206,7 +206,7 @@ def _through_row(field: BelongsToMixin, instance: models.Model, using: str, dele
     row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(field.attname)
     rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": row})
     with _atomic(using):
-        _update(rows, changes)
+        _update(rows, changes, ordered=False)  # the one row the owner's key names
         if stamps:
             _touch_onward(target, rows, using, set(), [])
 
@@ -219,14 +219,15 @@ def _atomic(using: str) -> AbstractContextManager[Any]:
     return transaction.atomic(using=using, savepoint=False)
 
 
-def _update(rows: models.QuerySet, changes: dict[str, Any]) -> None:
+def _update(rows: models.QuerySet, changes: dict[str, Any], ordered: bool = True) -> None:
     """``rows.update(**changes)``, the statement locking the rows in primary key
     order first (where the database locks rows: PostgreSQL). One UPDATE that
     writes two targets would otherwise lock them in whatever order its plan
     reads them, and two writers moving owners between the same targets in
     opposite directions would deadlock. Runs in a transaction. A database that
-    locks no rows (SQLite locks the whole database) gets the plain UPDATE."""
-    if not connections[rows.db].features.has_select_for_update:
+    locks no rows (SQLite locks the whole database) gets the plain UPDATE, and
+    so does one row (``ordered=False``): it has no order to lock in."""
+    if not ordered or not connections[rows.db].features.has_select_for_update:
         rows.update(**changes)
         return
     locked = rows.order_by("pk").select_for_update().values("pk")

@@ -17,7 +17,7 @@ from django.db import models
 from typing_extensions import assert_type
 
 from belongsto_ext import BelongsToField, BelongsToOneField
-from testproject.library.models import Author, Publisher
+from testproject.library.models import Author, Book, Comment, Publisher
 
 from .models import Review
 
@@ -103,3 +103,21 @@ async def asynchronous(review: Review, author: Author) -> None:
     await review.aget_author(scope=1)  # type: ignore[arg-type]
     await review.aset_author(object())  # type: ignore[arg-type]
     unawaited: Author = review.acreate_author()  # type: ignore[assignment]
+
+
+def polymorphic(comment: Comment, book: Book, author: Author, publisher: Publisher) -> None:
+    """BelongsToAnyField's methods, declared with the *AnyAssociation Protocols."""
+    assert_type(comment.get_target(), Book | Author | None)
+    assert_type(comment.get_target(scope=False, using="default"), Book | Author | None)
+    assert_type(comment.get_target(scope={Book: "objects", "library.Author": False}), Book | Author | None)
+    assert_type(comment.set_target(book), None)
+    assert_type(comment.set_target(Author, 5), None)
+    assert_type(comment.set_target(None, save=False), None)
+    assert_type(comment.create_target(Book, title="t"), Book)
+    assert_type(comment.is_target(author), bool)
+    assert_type(comment.is_target(None), bool)
+
+    comment.get_target(scope=1)  # type: ignore[arg-type]
+    comment.set_target(publisher)  # type: ignore[arg-type]
+    comment.is_target(publisher)  # type: ignore[arg-type]
+    wrong: Author = comment.create_target(Book)  # type: ignore[assignment]
