@@ -109,7 +109,9 @@ def polymorphic(comment: Comment, book: Book, author: Author, publisher: Publish
     """BelongsToAnyField's methods, declared with the *AnyAssociation Protocols."""
     assert_type(comment.get_target(), Book | Author | None)
     assert_type(comment.get_target(scope=False, using="default"), Book | Author | None)
-    assert_type(comment.get_target(scope={Book: "objects", "library.Author": False}), Book | Author | None)
+    assert_type(
+        comment.get_target(scope={Book: "objects", "library.Author": False}), Book | Author | None
+    )
     assert_type(comment.set_target(book), None)
     assert_type(comment.set_target(Author, 5), None)
     assert_type(comment.set_target(None, save=False), None)
