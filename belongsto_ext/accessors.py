@@ -14,7 +14,7 @@ import functools
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -23,7 +23,7 @@ from django.db import connections, models, router, transaction
 
 from . import _compat, cache, scopes
 from .cache import MISS
-from .types import Scope
+from .types import AnyScope, Scope
 
 if TYPE_CHECKING:
     from .fields import BelongsToMixin as Field
@@ -301,7 +301,7 @@ class ScopedLoad:
 
     __slots__ = ("lookup", "scope", "using")
 
-    def __init__(self, lookup: str, scope: Scope[Any], using: str | None) -> None:
+    def __init__(self, lookup: str, scope: AnyScope, using: str | None) -> None:
         self.lookup = lookup
         self.scope = scope
         self.using = using
@@ -321,7 +321,8 @@ def prefetch_querysets(
     and how Django's ``prefetch_one_level()`` matches them to ``instances`` and
     stores them: into this scope's cache entry, one shared object per row."""
     model = _target(field)
-    key = scopes.cache_key(model, load.scope, field)  # InvalidScope before any query
+    # InvalidScope before any query (a mapping is a BelongsToAnyField's scope: refused too).
+    key = scopes.cache_key(model, cast("Scope[Any]", load.scope), field)
     pending = [(i, v) for i in instances if (v := getattr(i, field.attname)) is not None]
     read = _read(field, pending, key, load.using, None) if pending else []
     attname = field.target_field.attname

@@ -5,7 +5,7 @@ per database and per batch of keys the database takes."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.db import models
@@ -14,7 +14,7 @@ from django.db.models.constants import LOOKUP_SEP
 
 from . import accessors, scopes
 from .fields import BelongsToMixin
-from .types import Scope
+from .types import AnyScope, Scope
 
 __all__ = ["ScopedPrefetch", "aprefetch", "prefetch"]
 
@@ -33,7 +33,7 @@ else:
 def prefetch(
     instances: Iterable[models.Model],
     name: str,
-    scope: Scope[Any] = None,
+    scope: AnyScope = None,
     using: str | None = None,
 ) -> None:
     """Load the ``name`` relation in ``scope`` for all ``instances`` in one query
@@ -66,14 +66,15 @@ def prefetch(
     if isinstance(field, anyfield.BelongsToAnyField):
         anyfield.load(field, instances, anyfield.validate_scope(field, scope), using)
         return
-    key = scopes.cache_key(field.related_model, scope, field)
+    # A mapping is a BelongsToAnyField's scope: cache_key() refuses it (InvalidScope).
+    key = scopes.cache_key(field.related_model, cast("Scope[Any]", scope), field)
     accessors.load(field, instances, key, using)
 
 
 async def aprefetch(
     instances: Iterable[models.Model],
     name: str,
-    scope: Scope[Any] = None,
+    scope: AnyScope = None,
     using: str | None = None,
 ) -> None:
     """Async :func:`prefetch`."""
@@ -125,7 +126,7 @@ class ScopedPrefetch(_PrefetchBase, Generic[_LookupT, _QuerySetT, _ToAttrT]):
         using: Read from this database alias instead of the router's.
     """
 
-    def __init__(self, lookup: str, scope: Scope[Any] = None, using: str | None = None) -> None:
+    def __init__(self, lookup: str, scope: AnyScope = None, using: str | None = None) -> None:
         name = lookup.rsplit(LOOKUP_SEP, 1)[-1]
         # Django tells prefetch lookups apart by where they store: each scope
         # stores apart, so each gets a name of its own.

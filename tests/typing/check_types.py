@@ -16,6 +16,7 @@ from uuid import UUID
 from django.db import models
 from typing_extensions import assert_type
 
+import belongsto_ext
 from belongsto_ext import BelongsToField, BelongsToOneField
 from testproject.library.models import Author, Book, Comment, Publisher
 
@@ -118,6 +119,8 @@ def polymorphic(comment: Comment, book: Book, author: Author, publisher: Publish
     assert_type(comment.create_target(Book, title="t"), Book)
     assert_type(comment.is_target(author), bool)
     assert_type(comment.is_target(None), bool)
+    assert_type(belongsto_ext.prefetch([comment], "target", scope={Book: "objects"}), None)
+    belongsto_ext.ScopedPrefetch("target", scope={"library.Author": False})
 
     comment.get_target(scope=1)  # type: ignore[arg-type]
     comment.set_target(publisher)  # type: ignore[arg-type]
