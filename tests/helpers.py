@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -134,3 +136,35 @@ class RecordingRouter:
     def db_for_write(self, model: type[models.Model], **hints: Any) -> str:
         self.writes.append((model, hints))
         return "default"
+
+
+# ------------------------------------------------------------ threads
+
+
+def run_threads(time_limit: float, targets: list[Callable[[], None]]) -> list[BaseException]:
+    """Start the targets together; return their errors. Fails if any thread is
+    still running after ``time_limit`` seconds (a deadlock, say)."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def guarded(target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                barrier.wait(timeout=time_limit)
+                target()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        return run
+
+    threads = [threading.Thread(target=guarded(t), daemon=True) for t in targets]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + time_limit
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    hung = [thread.name for thread in threads if thread.is_alive()]
+    assert not hung, f"threads still running after {time_limit}s (deadlock?): {hung}"
+    return errors

@@ -9,15 +9,13 @@ when done; counts are bounded and every thread must finish within TIME_LIMIT.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, connections
+from django.db import IntegrityError, connection
 
 from tests import factories
-from tests.helpers import memory_state, row_state
+from tests.helpers import memory_state, row_state, run_threads
 from tests.models import Author, Book, Publisher
 
 pytestmark = [
@@ -36,34 +34,6 @@ ROUNDS = 40
 RACERS = 8
 RACES = 5
 TIME_LIMIT = 60.0  # seconds for all threads of one run together
-
-
-def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
-    """Start the targets together; return their errors. Fails if any thread hangs."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait(timeout=TIME_LIMIT)
-                target()
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        return run
-
-    threads = [threading.Thread(target=guarded(t), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + TIME_LIMIT
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    hung = [thread.name for thread in threads if thread.is_alive()]
-    assert not hung, f"threads still running after {TIME_LIMIT}s (deadlock?): {hung}"
-    return errors
 
 
 def test_set_author_on_stale_instances_loses_no_other_edit(
@@ -115,8 +85,9 @@ def test_set_author_on_stale_instances_loses_no_other_edit(
             paged.save(update_fields=["pages"])
 
     errors = run_threads(
+        TIME_LIMIT,
         [lambda s=s: setter(s) for s in range(SETTERS)]
-        + [lambda e=e: editor(e) for e in range(EDITORS)]
+        + [lambda e=e: editor(e) for e in range(EDITORS)],
     )
     assert errors == []
 
@@ -183,7 +154,7 @@ def test_create_losing_a_unique_race_leaves_nothing_behind(
             except IntegrityError as exc:
                 results[i] = exc  # noqa: B023
 
-        assert run_threads([lambda i=i: racer(i) for i in range(RACERS)]) == []
+        assert run_threads(TIME_LIMIT, [lambda i=i: racer(i) for i in range(RACERS)]) == []
 
         winners = [i for i, r in results.items() if isinstance(r, model)]
         losers = [i for i, r in results.items() if isinstance(r, IntegrityError)]

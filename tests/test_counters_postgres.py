@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 import random
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, models, transaction
+from django.db import connection, models, transaction
 
+from tests.helpers import run_threads
 from tests.models import Library, Shelf, Volume
 
 pytestmark = [
@@ -35,34 +35,6 @@ SHELVES = 5
 ROUNDS = 40  # moves per thread
 TIME_LIMIT = 120.0  # seconds for all threads together
 OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
-    """Start the targets together; return their errors. Fails if any thread hangs."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait(timeout=TIME_LIMIT)
-                target()
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        return run
-
-    threads = [threading.Thread(target=guarded(t), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + TIME_LIMIT
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    hung = [thread.name for thread in threads if thread.is_alive()]
-    assert not hung, f"threads still running after {TIME_LIMIT}s (deadlock?): {hung}"
-    return errors
 
 
 def test_concurrent_moves_keep_every_counter_exact(capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,7 +75,7 @@ def test_concurrent_moves_keep_every_counter_exact(capsys: pytest.CaptureFixture
 
         return move
 
-    errors = run_threads([mover(t, owned[t]) for t in range(THREADS)])
+    errors = run_threads(TIME_LIMIT, [mover(t, owned[t]) for t in range(THREADS)])
     assert not errors, errors
 
     actual = dict(
