@@ -38,7 +38,7 @@ from django.db.models.lookups import Exact, In, Lookup
 
 from . import _compat, accessors, cache, scopes, types
 from .cache import MISS
-from .fields import BelongsToMixin, MethodSpec, _class_attributes
+from .fields import BelongsToMixin, MethodSpec, install_methods, register_methods
 
 __all__ = ["BelongsToAnyField", "TargetLink"]
 
@@ -704,10 +704,6 @@ METHODS: tuple[MethodSpec, ...] = (
 )
 
 
-def method_names(name: str) -> list[str]:
-    return [spec.prefix + name + spec.suffix for spec in METHODS]
-
-
 def _make_methods(field: BelongsToAnyField) -> tuple[Callable[..., Any], ...]:
     """The methods of ``field`` in the order of :data:`METHODS`, real functions
     (``alters_data`` is set on the writers)."""
@@ -771,11 +767,7 @@ def _make_methods(field: BelongsToAnyField) -> tuple[Callable[..., Any], ...]:
     return get, set_, create, aget, aset, acreate, is_
 
 
-_CODES = frozenset(method.__code__ for method in _make_methods(None))  # type: ignore[arg-type]
-
-
-def _installed(attr: object) -> bool:
-    return getattr(attr, "__code__", None) in _CODES
+register_methods(_make_methods)
 
 
 # ------------------------------------------------------------------ the field
@@ -902,16 +894,7 @@ class BelongsToAnyField(GenericForeignKey):
         super().contribute_to_class(cls, name, **kwargs)
         if _DescriptorBase is not object:
             setattr(cls, name, _AnyDescriptor(self))
-        names = method_names(name)
-        existing = _class_attributes(cls, names)
-        for spec, method_name, method in zip(METHODS, names, _make_methods(self), strict=True):
-            if method_name in existing and not _installed(existing[method_name]):
-                continue  # the model's own wins
-            method.__name__ = method_name
-            method.__qualname__ = f"{cls.__qualname__}.{method_name}"
-            if spec.alters_data:
-                method.alters_data = True  # type: ignore[attr-defined]
-            setattr(cls, method_name, method)
+        install_methods(cls, name, METHODS, _make_methods(self))
         handler = HANDLERS.get(self.on_delete, MISS)
         if (
             handler not in (None, MISS)
@@ -1055,20 +1038,12 @@ class BelongsToAnyField(GenericForeignKey):
                 )
         return errors
 
+    # E001-E004, as for a BelongsTo field, over this field's methods.
+    _check_method_name = BelongsToMixin._check_method_name
+
     def _check_method_names(self) -> list[checks.CheckMessage]:
-        model = self.model
-        names = method_names(self.name)
-        defined = _class_attributes(model, names)
-        errors: list[checks.CheckMessage] = []
-        for method_name in names:
-            attr = defined.get(method_name, _ABSENT)
-            error = BelongsToMixin._check_method_name(self, model, method_name, attr)  # type: ignore[arg-type]
-            if error is not None:
-                errors.append(error)
-        return errors
+        return BelongsToMixin._check_method_names(self, METHODS)  # type: ignore[arg-type]
 
-
-_ABSENT = object()
 
 _INTEGERS = {
     "AutoField": 32,

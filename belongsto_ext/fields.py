@@ -128,9 +128,28 @@ METHODS: tuple[MethodSpec, ...] = (
 )
 
 
-def method_names(name: str) -> list[str]:
+def method_names(name: str, specs: Sequence[MethodSpec] = METHODS) -> list[str]:
     """The names of the methods a field called ``name`` adds to its model."""
-    return [spec.prefix + name + spec.suffix for spec in METHODS]
+    return [spec.prefix + name + spec.suffix for spec in specs]
+
+
+def install_methods(
+    cls: type, name: str, specs: Sequence[MethodSpec], methods: Sequence[Callable[..., Any]]
+) -> None:
+    """Set ``methods`` (one per spec) on ``cls`` as the methods of a field called
+    ``name``, named and marked ``alters_data`` as their specs say. Anything the
+    model (or a base) defines itself wins, even None (an opt-out); a method
+    installed for a base's copy of the field is replaced."""
+    names = method_names(name, specs)
+    existing = _class_attributes(cls, names)
+    for spec, method_name, method in zip(specs, names, methods, strict=True):
+        if method_name in existing and not _installed(existing[method_name]):
+            continue
+        method.__name__ = method_name
+        method.__qualname__ = f"{cls.__qualname__}.{method_name}"
+        if spec.alters_data:
+            method.alters_data = True  # type: ignore[attr-defined]
+        setattr(cls, method_name, method)
 
 
 def _class_attributes(cls: type, names: list[str]) -> dict[str, Any]:
@@ -251,14 +270,22 @@ def _make_methods(field: BelongsToMixin) -> tuple[Callable[..., Any], ...]:
     return get, set_, create, aget, aset, acreate, is_, has_changed, previous
 
 
-# The code of the functions _make_methods() builds: it tells them from a method
-# the model defines itself.
-_CODES = frozenset(method.__code__ for method in _make_methods(None))  # type: ignore[arg-type]
+# The code of the functions the method factories build (_make_methods() and
+# BelongsToAnyField's): it tells them from a method the model defines itself.
+_CODES: set[Any] = set()
+
+
+def register_methods(make_methods: Callable[[Any], Iterable[Callable[..., Any]]]) -> None:
+    """Have :func:`_installed` know the functions ``make_methods`` builds."""
+    _CODES.update(method.__code__ for method in make_methods(None))
 
 
 def _installed(attr: object) -> bool:
     """Whether ``attr`` is a method a BelongsTo field installed."""
     return getattr(attr, "__code__", None) in _CODES
+
+
+register_methods(_make_methods)
 
 
 # Generic as django-stubs declares ForeignKey and OneToOneField: _ST is what
@@ -336,18 +363,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
-        names = method_names(name)
-        existing = _class_attributes(cls, names)
-        for spec, method_name, method in zip(METHODS, names, _make_methods(self), strict=True):
-            # Anything the model (or a base) defines itself wins, even None (an
-            # opt-out); a method installed for a base's copy of the field is replaced.
-            if method_name in existing and not _installed(existing[method_name]):
-                continue
-            method.__name__ = method_name
-            method.__qualname__ = f"{cls.__qualname__}.{method_name}"
-            if spec.alters_data:
-                method.alters_data = True  # type: ignore[attr-defined]
-            setattr(cls, method_name, method)
+        install_methods(cls, name, METHODS, _make_methods(self))
         if self.touch or self.counter_cache:
             counters.connect(self, cls)
 
@@ -380,11 +396,13 @@ class BelongsToMixin(_Field[_ST, _GT]):
             *self._check_options(),
         ]
 
-    def _check_method_names(self) -> list[checks.CheckMessage]:
+    def _check_method_names(
+        self, specs: Sequence[MethodSpec] = METHODS
+    ) -> list[checks.CheckMessage]:
         """Each method this field adds must reach the model: a field, a reverse
         accessor, Django's Model API or a non-method attribute of that name hides it."""
         model = self.model
-        names = method_names(self.name)
+        names = method_names(self.name, specs)
         defined = _class_attributes(model, names)
         errors: list[checks.CheckMessage] = []
         for method_name in names:
