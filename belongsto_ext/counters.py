@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.db import connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.signals import class_prepared, post_delete, post_save, pre_delete
@@ -184,10 +185,11 @@ def apply(
     cached = field.get_cached_value(instance, default=None)
     if cached is not None and _key(field, getattr(cached, field.target_field.attname)) not in keys:
         cached = None  # not a row this write changed (the save left the key out)
-    with _atomic(using):
-        _update(rows, changes, ordered=len(keys) > 1)
+    connection = connections[using]
+    with _atomic(connection):
+        _update(rows, changes, connection, several=len(keys) > 1)
         if stamps:
-            _touch_onward(target, rows, using, set(), [] if cached is None else [cached])
+            _touch_onward(target, rows, connection, set(), [] if cached is None else [cached])
     # In memory only once every statement succeeded.
     if cached is not None:
         _in_memory(field, cached, added, now, created, deleted, stamps)
@@ -205,29 +207,36 @@ def _through_row(field: BelongsToMixin, instance: models.Model, using: str, dele
     target: type[models.Model] = field.related_model
     row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(field.attname)
     rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": row})
-    with _atomic(using):
-        _update(rows, changes, ordered=False)  # the one row the owner's key names
+    connection = connections[using]
+    with _atomic(connection):
+        _update(rows, changes, connection, several=False)  # the one row the owner's key names
         if stamps:
-            _touch_onward(target, rows, using, set(), [])
+            _touch_onward(target, rows, connection, set(), [])
 
 
-def _atomic(using: str) -> AbstractContextManager[Any]:
+def _atomic(connection: BaseDatabaseWrapper) -> AbstractContextManager[Any]:
     """A transaction for the statements of one write, unless one is open (that of
     ``set_<name>()``, ``create_<name>()``, the caller's or the deletion's)."""
-    if connections[using].in_atomic_block:
+    if connection.in_atomic_block:
         return nullcontext()
-    return transaction.atomic(using=using, savepoint=False)
+    return transaction.atomic(using=connection.alias, savepoint=False)
 
 
-def _update(rows: models.QuerySet, changes: dict[str, Any], ordered: bool = True) -> None:
-    """``rows.update(**changes)``, the statement locking the rows in primary key
-    order first (where the database locks rows: PostgreSQL). One UPDATE that
-    writes two targets would otherwise lock them in whatever order its plan
-    reads them, and two writers moving owners between the same targets in
-    opposite directions would deadlock. Runs in a transaction. A database that
-    locks no rows (SQLite locks the whole database) gets the plain UPDATE, and
-    so does one row (``ordered=False``): it has no order to lock in."""
-    if not ordered or not connections[rows.db].features.has_select_for_update:
+def _update(
+    rows: models.QuerySet,
+    changes: dict[str, Any],
+    connection: BaseDatabaseWrapper,
+    several: bool = True,
+) -> None:
+    """``rows.update(**changes)`` on ``connection`` (the database of ``rows``), the
+    statement locking the rows in primary key order first (where the database
+    locks rows: PostgreSQL). One UPDATE that writes two targets would otherwise
+    lock them in whatever order its plan reads them, and two writers moving
+    owners between the same targets in opposite directions would deadlock. Runs
+    in a transaction. A database that locks no rows (SQLite locks the whole
+    database) gets the plain UPDATE, and so does one row (``several=False``): it
+    has no order to lock in."""
+    if not (several and connection.features.has_select_for_update):
         rows.update(**changes)
         return
     locked = rows.order_by("pk").select_for_update().values("pk")
@@ -289,7 +298,7 @@ def _in_memory(
 def _touch_onward(
     model: type[models.Model],
     rows: models.QuerySet,
-    db: str,
+    connection: BaseDatabaseWrapper,
     seen: set[Any],
     cached: list[models.Model],
 ) -> None:
@@ -302,12 +311,12 @@ def _touch_onward(
             continue
         seen.add(field)
         target: type[models.Model] = field.related_model
-        onward = target._base_manager.using(db).filter(
+        onward = target._base_manager.using(connection.alias).filter(
             **{f"{field.target_field.attname}__in": rows.values(field.attname)}
         )
-        _update(onward, stamps)
+        _update(onward, stamps, connection)
         objs = [o for obj in cached if (o := field.get_cached_value(obj, default=None))]
-        _touch_onward(target, onward, db, seen, objs)
+        _touch_onward(target, onward, connection, seen, objs)
         for obj in objs:
             for name, value in stamps.items():
                 setattr(obj, name, value)
