@@ -627,14 +627,15 @@ def set_related(
 
 
 @functools.cache
-def _update_fields(model: type[models.Model], name: str) -> tuple[str, ...]:
-    """What ``set_<name>()`` saves on ``model``: the key plus the ``auto_now`` columns."""
+def _update_fields(model: type[models.Model], *names: str) -> tuple[str, ...]:
+    """What ``set_<name>()`` saves on ``model``: the relation's columns ``names``
+    plus the ``auto_now`` ones."""
     auto_now = [
         f.name
         for f in model._meta.concrete_fields
-        if getattr(f, "auto_now", False) and f.name != name
+        if getattr(f, "auto_now", False) and f.name not in names
     ]
-    return (name, *auto_now)
+    return (*names, *auto_now)
 
 
 async def aset_related(

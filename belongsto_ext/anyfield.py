@@ -22,6 +22,7 @@ the field, and bound per field by :func:`_make_methods`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import nullcontext
 from typing import Any, NamedTuple
@@ -490,12 +491,23 @@ def prefetch_querysets(
 # ------------------------------------------------------------------- set
 
 
+@functools.cache
+def _content_types(using: str) -> Any:
+    """``ContentType.objects.db_manager(using)``, made once per database."""
+    return ContentType.objects.db_manager(using)
+
+
 class _KeyOf(NamedTuple):
     """What ``accessors._coerce()`` reads of a field, for a key of ``related_model``."""
 
     name: str
     related_model: type[models.Model]
     target_field: Any
+
+
+@functools.cache
+def _key_of(name: str, model: type[models.Model]) -> _KeyOf:
+    return _KeyOf(name, model, model._meta.pk)
 
 
 def _label(field: BelongsToAnyField, instance: models.Model) -> str:
@@ -529,7 +541,7 @@ def _prepare(
                 f"{_label(field, instance)}: set_{field.name}(Model, key) takes a key, not "
                 f"{value!r}. Pass the instance alone: set_{field.name}(obj)."
             )
-        key = accessors._coerce(_KeyOf(field.name, model, model._meta.pk), instance, value)  # type: ignore[arg-type]
+        key = accessors._coerce(_key_of(field.name, model), instance, value)  # type: ignore[arg-type]
         ct = field.get_content_type(model=model, using=instance._state.db)
         return ct, key, None
     if len(args) != 1:
@@ -587,7 +599,9 @@ def set_target(
                 or "update_fields" in save_kwargs
                 or save_kwargs.get("force_insert")
             ):
-                save_kwargs["update_fields"] = field.update_fields(type(instance))
+                save_kwargs["update_fields"] = accessors._update_fields(
+                    type(instance), field.ct_field, field.fk_field
+                )
             instance.save(**save_kwargs)
     except BaseException:
         accessors._restore(states)
@@ -819,14 +833,12 @@ class BelongsToAnyField(GenericForeignKey):
         using: str | None = None,
         model: type[models.Model] | None = None,
     ) -> Any:
-        """``GenericForeignKey.get_content_type()``, without copying ContentType's
-        manager (``db_manager()``) for the database it reads from anyway: the copy
-        cost more than the cached lookup, on every get, set and prefetch."""
+        """``GenericForeignKey.get_content_type()``, with ContentType's manager for
+        each database made once (GenericForeignKey copies it with ``db_manager()``
+        on every call: on every get, set and prefetch here)."""
         if obj is not None:
             using, model = obj._state.db, type(obj)
-        manager = ContentType.objects
-        if using is not None and using != manager.db:
-            manager = manager.db_manager(using)
+        manager = ContentType.objects if using is None else _content_types(using)
         if obj is None and id is not None:
             return manager.get_for_id(id)
         if model is not None:
@@ -874,15 +886,6 @@ class BelongsToAnyField(GenericForeignKey):
     def expected(self) -> str:
         which = "any model" if self.allowed is None else ", ".join(self.labels())
         return f"Pass a saved instance of {which}, a model and a key, or None."
-
-    def update_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        """What ``set_<name>()`` saves: the two columns plus the ``auto_now`` ones."""
-        auto_now = [
-            f.name
-            for f in model._meta.concrete_fields
-            if getattr(f, "auto_now", False) and f.name not in (self.ct_field, self.fk_field)
-        ]
-        return (self.ct_field, self.fk_field, *auto_now)
 
     # -------------------------------------------------------- class setup
 
