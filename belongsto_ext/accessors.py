@@ -69,6 +69,8 @@ def get_related(
     """
     value = instance.__dict__.get(field.attname, MISS)
     if value is MISS:  # a deferred key: reading it queries
+        if field.strict:
+            raise fetch_blocked(field, instance)
         value = getattr(instance, field.attname)
     model: type[models.Model] = field.related_model
     if value is None:

@@ -65,6 +65,16 @@ class _ReadsYourWrites:
 
     field: BelongsToMixin
 
+    def __get__(self, instance: models.Model | None, cls: Any = None) -> Any:
+        if (
+            self.field.strict
+            and instance is not None
+            and self.field.attname not in instance.__dict__
+            and not self.field.is_cached(instance)
+        ):
+            raise accessors.fetch_blocked(self.field, instance)  # reading the deferred key queries
+        return super().__get__(instance, cls)  # type: ignore[misc]
+
     def get_object(self, instance: models.Model) -> Any:
         if self.field.strict:
             raise accessors.fetch_blocked(self.field, instance)

@@ -605,6 +605,32 @@ def test_strict_read_that_would_query_raises(
     assert memory_state(strict_book) == memory
 
 
+@STRICT_FIELDS
+@READS
+def test_strict_deferred_key_raises_without_loading_it(
+    strict_book: StrictBook, name: str, read: Any, django_assert_num_queries: Any
+) -> None:
+    """Reading the relation would first load the deferred key: one query, refused."""
+    book = StrictBook.objects.only("pk").get(pk=strict_book.pk)
+    memory = memory_state(book)
+    with django_assert_num_queries(0), pytest.raises(belongsto_ext.FieldFetchBlocked) as info:
+        read(book, name)
+    assert_blocked(info.value, name)
+    assert memory_state(book) == memory
+    assert f"{name}_id" not in book.__dict__
+
+
+@STRICT_FIELDS
+def test_strict_deferred_key_with_the_object_cached_answers(
+    strict_book: StrictBook, name: str, django_assert_num_queries: Any
+) -> None:
+    book = StrictBook.objects.only("pk").get(pk=strict_book.pk)
+    author = Author.all_objects.get(pk=strict_book.__dict__[f"{name}_id"])
+    book._meta.get_field(name).set_cached_value(book, author)
+    with django_assert_num_queries(0):
+        assert getattr(book, name) is author
+
+
 @pytest.mark.django_db(transaction=True)
 @STRICT_FIELDS
 def test_strict_aget_raises_without_a_query(name: str) -> None:
@@ -628,6 +654,23 @@ def test_strict_null_key_returns_none(name: str, django_assert_num_queries: Any)
         assert getattr(book, f"get_{name}")() is None
         assert getattr(book, f"get_{name}")(scope="active_authors") is None
         assert getattr(book, name) is None
+
+
+@pytest.mark.django_db(transaction=True)
+@STRICT_FIELDS
+def test_strict_aget_deferred_key_raises_without_a_query(name: str) -> None:
+    author = factories.AuthorFactory()
+    book = StrictBook.objects.only("pk").get(pk=StrictBook.objects.create(**{name: author}).pk)
+
+    async def main() -> list[str]:
+        async with worker_queries() as queries:
+            with pytest.raises(belongsto_ext.FieldFetchBlocked) as info:
+                await getattr(book, f"aget_{name}")()
+        assert_blocked(info.value, name)
+        return queries
+
+    assert run(main) == []
+    assert f"{name}_id" not in book.__dict__
 
 
 @pytest.mark.django_db(transaction=True)
