@@ -5,7 +5,8 @@ target rows' touched date(-time) columns to now and moves their counters with
 ``F()`` expressions (old target -1, new target +1), right after the owner's
 write, on the same connection and inside the same transaction. A touched target
 whose own relation has ``touch=`` touches its target in turn (one UPDATE per
-level, through a subquery: no row is read).
+level, through a subquery: no row is read); a self-referential one touches every
+ancestor, each level reading its parents' keys first.
 
 It runs from ``post_save`` and ``post_delete`` receivers connected for the
 owner model (and for its proxies and multi-table children, which send their
@@ -304,22 +305,61 @@ def _touch_onward(
 ) -> None:
     """The touched rows' own relations with ``touch=`` touch their targets in turn;
     ``cached``, the touched instances in memory, pass the new values on to the
-    targets they cache."""
+    targets they cache. A self-referential relation touches every ancestor, up
+    to the roots."""
     for field in _FIELDS.get(model._meta.concrete_model, []):  # type: ignore[arg-type]
         stamps = _stamps(field)
         if not stamps or field in seen:
             continue
         seen.add(field)
         target: type[models.Model] = field.related_model
-        onward = target._base_manager.using(connection.alias).filter(
-            **{f"{field.target_field.attname}__in": rows.values(field.attname)}
-        )
-        _update(onward, stamps, connection)
-        objs = [o for obj in cached if (o := field.get_cached_value(obj, default=None))]
+        if target._meta.concrete_model is model._meta.concrete_model:
+            onward = _touch_ancestors(field, rows, connection, stamps)
+            objs = _cached_ancestors(field, cached)
+        else:
+            onward = target._base_manager.using(connection.alias).filter(
+                **{f"{field.target_field.attname}__in": rows.values(field.attname)}
+            )
+            _update(onward, stamps, connection)
+            objs = [o for obj in cached if (o := field.get_cached_value(obj, default=None))]
         _touch_onward(target, onward, connection, seen, objs)
         for obj in objs:
             for name, value in stamps.items():
                 setattr(obj, name, value)
+
+
+def _touch_ancestors(
+    field: BelongsToMixin,
+    rows: models.QuerySet,
+    connection: BaseDatabaseWrapper,
+    stamps: dict[str, Any],
+) -> models.QuerySet:
+    """Touch the parents of ``rows`` through the self-referential ``field``, their
+    parents, and so on up to the roots: one UPDATE per level. Each level first
+    reads the keys of the one below (one SELECT), so that a cycle of keys ends.
+    Returns the rows touched."""
+    model: type[models.Model] = field.related_model
+    key = f"{field.target_field.attname}__in"
+    manager = model._base_manager.using(connection.alias)
+    touched: set[Any] = set()
+    level = rows
+    while keys := set(level.values_list(field.attname, flat=True)) - touched - {None}:
+        touched |= keys
+        level = manager.filter(**{key: keys})
+        _update(level, stamps, connection, several=len(keys) > 1)
+    return manager.filter(**{key: touched})
+
+
+def _cached_ancestors(field: BelongsToMixin, cached: list[models.Model]) -> list[models.Model]:
+    """The ancestors the instances in ``cached`` hold in memory through ``field``."""
+    found: dict[int, models.Model] = {}
+    todo = list(cached)
+    while todo:
+        parent = field.get_cached_value(todo.pop(), default=None)
+        if parent is not None and id(parent) not in found:
+            found[id(parent)] = parent
+            todo.append(parent)
+    return list(found.values())
 
 
 def rebuild_counters(model: type[models.Model], name: str, using: str | None = None) -> int:

@@ -192,6 +192,16 @@ class Review(models.Model):
 # ------------------------------------------- touch, counter_cache and friends
 
 
+class Node(models.Model):
+    """A tree whose every write touches the node's ancestors, up to the root."""
+
+    name = models.CharField(max_length=20)
+    parent = BelongsToField(
+        "self", on_delete=models.CASCADE, null=True, related_name="children", touch=True
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+
 class Library(models.Model):
     """The end of a touch chain: a Shelf's writes touch its Library."""
 

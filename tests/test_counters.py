@@ -27,7 +27,7 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 from belongsto_ext import BelongsToField, rebuild_counters
 from belongsto_ext.counters import counted_relations
 from tests.helpers import CONTROL, memory_state, run
-from tests.models import Label, Library, Shelf, Volume
+from tests.models import Label, Library, Node, Shelf, Volume
 
 pytestmark = pytest.mark.django_db
 
@@ -405,6 +405,69 @@ def test_touch_chain_reaches_the_library_of_both_shelves() -> None:
     assert touched(old_library) and touched(new_library)
 
 
+def tree(depth: int) -> list[Node]:
+    """A chain of ``depth`` nodes, the root first, each the parent of the next;
+    their timestamps set to OLD."""
+    nodes: list[Node] = []
+    for i in range(depth):
+        nodes.append(Node.objects.create(name=f"n{i}", parent=nodes[-1] if nodes else None))
+    Node.objects.update(updated_at=OLD)
+    return nodes
+
+
+def stamps(nodes: list[Node]) -> list[bool]:
+    """Which nodes' rows were touched since :func:`tree`."""
+    rows = Node.objects.in_bulk([n.pk for n in nodes])
+    return [rows[n.pk].updated_at > OLD for n in nodes]
+
+
+def test_self_referential_touch_reaches_the_root() -> None:
+    """Saving a leaf touches every ancestor (Rails does too), one UPDATE a level,
+    each level's keys read first; the leaf's siblings and children are left."""
+    root, a, b, leaf = tree(4)
+    sibling = Node.objects.create(name="sibling", parent=b)
+    child = Node.objects.create(name="child", parent=leaf)
+    Node.objects.filter(pk__in=[sibling.pk, child.pk]).update(updated_at=OLD)
+    leaf = Node.objects.get(pk=leaf.pk)
+    with statements() as sent:
+        leaf.save()
+    assert stamps([root, a, b, leaf, sibling, child]) == [True, True, True, True, False, False]
+    assert sent == [
+        ("UPDATE", "tests_node"),  # the leaf
+        ("UPDATE", "tests_node"),  # its parent b
+        *[("SELECT", "tests_node"), ("UPDATE", "tests_node")] * 2,  # a, then the root
+        ("SELECT", "tests_node"),  # the root's parent: none, the end
+    ]
+
+
+def test_self_referential_touch_of_a_move_reaches_both_roots() -> None:
+    old_chain, new_chain = tree(3), tree(3)
+    node = Node.objects.create(name="moving", parent=old_chain[-1])
+    Node.objects.update(updated_at=OLD)
+    node.set_parent(new_chain[-1])
+    assert stamps([*old_chain, *new_chain]) == [True] * 6
+
+
+def test_self_referential_touch_ends_on_a_cycle() -> None:
+    a, b = tree(2)
+    Node.objects.filter(pk=a.pk).update(parent=b)  # a -> b -> a
+    c = Node.objects.create(name="c", parent=b)
+    Node.objects.update(updated_at=OLD)
+    with statements() as sent:
+        c.save()
+    assert stamps([a, b, c]) == [True] * 3
+    assert len(sent) < 10
+
+
+def test_self_referential_touch_reaches_the_ancestors_in_memory() -> None:
+    root, a, b, leaf = tree(4)
+    leaf = Node.objects.select_related("parent__parent__parent").get(pk=leaf.pk)
+    leaf.save()
+    cached = [leaf.parent.parent.parent, leaf.parent.parent, leaf.parent]
+    assert [n.updated_at for n in cached] == [db(n).updated_at for n in (root, a, b)]
+    assert all(n.updated_at > OLD for n in cached)
+
+
 # ------------------------------------------------------------ transactions
 
 
@@ -446,6 +509,33 @@ def test_a_failing_touch_in_set_restores_everything(table: str) -> None:
     assert [Shelf.objects.values().get(pk=s.pk) for s in (a, b)] == rows
     assert not touched(library)
     assert [memory_state(obj) for obj in (volume, volume.shelf, b, b.library)] == memory
+
+
+def test_a_failing_ancestor_touch_in_set_restores_everything() -> None:
+    """The last UPDATE of the chain fails: no row and no cached ancestor keeps a
+    touch, and the node keeps its parent."""
+    root, _, b = tree(3)
+    node = Node.objects.create(name="moving", parent=root)
+    Node.objects.update(updated_at=OLD)
+    node = Node.objects.select_related("parent").get(pk=node.pk)
+    b = Node.objects.select_related("parent__parent").get(pk=b.pk)
+    rows = list(Node.objects.order_by("pk").values())
+    cached = [node, node.parent, b, b.parent, b.parent.parent]
+    memory = [memory_state(obj) for obj in cached]
+    updates = 0
+
+    def fail_the_last_update(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        nonlocal updates
+        if sql.startswith("UPDATE"):
+            updates += 1
+            if updates == 4:  # the node; root and b; a; the root again, as b's ancestor
+                raise OperationalError("injected failure of the last touch")
+        return execute(sql, params, many, ctx)
+
+    with connection.execute_wrapper(fail_the_last_update), pytest.raises(OperationalError):
+        node.set_parent(b)
+    assert list(Node.objects.order_by("pk").values()) == rows
+    assert [memory_state(obj) for obj in cached] == memory
 
 
 @pytest.mark.django_db(transaction=True)
