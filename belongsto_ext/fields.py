@@ -65,16 +65,6 @@ class _ReadsYourWrites:
 
     field: BelongsToMixin
 
-    def __get__(self, instance: models.Model | None, cls: Any = None) -> Any:
-        if (
-            self.field.strict
-            and instance is not None
-            and self.field.attname not in instance.__dict__
-            and not self.field.is_cached(instance)
-        ):
-            raise accessors.fetch_blocked(self.field, instance)  # reading the deferred key queries
-        return super().__get__(instance, cls)  # type: ignore[misc]
-
     def get_object(self, instance: models.Model) -> Any:
         if self.field.strict:
             raise accessors.fetch_blocked(self.field, instance)
@@ -112,6 +102,31 @@ class ForwardDescriptor(_ReadsYourWrites, ForwardManyToOneDescriptor):  # type: 
 
 
 class ForwardOneToOneDescriptorPinned(_ReadsYourWrites, ForwardOneToOneDescriptor):  # type: ignore[misc, unused-ignore]
+    pass
+
+
+class _RefusesDeferredKey:
+    """``instance.<name>`` of a ``strict=True`` relation: a deferred key is refused
+    before Django's descriptor loads it (a query). Only strict fields use it, so
+    that other reads of ``instance.<name>`` keep Django's own ``__get__``."""
+
+    field: BelongsToMixin
+
+    def __get__(self, instance: models.Model | None, cls: Any = None) -> Any:
+        if (
+            instance is not None
+            and self.field.attname not in instance.__dict__
+            and not self.field.is_cached(instance)
+        ):
+            raise accessors.fetch_blocked(self.field, instance)
+        return super().__get__(instance, cls)  # type: ignore[misc]
+
+
+class StrictForwardDescriptor(_RefusesDeferredKey, ForwardDescriptor):  # type: ignore[misc, unused-ignore]
+    pass
+
+
+class StrictForwardOneToOneDescriptor(_RefusesDeferredKey, ForwardOneToOneDescriptorPinned):  # type: ignore[misc, unused-ignore]
     pass
 
 
@@ -326,6 +341,8 @@ class BelongsToMixin(_Field[_ST, _GT]):
     """What BelongsToField and BelongsToOneField add to Django's fields."""
 
     descriptor_class = KeyAttribute
+    # instance.<name> with strict=True (BelongsToField's and BelongsToOneField's own).
+    strict_accessor_class: type[Any]
     # What deconstruct() reports: migrations see the plain Django field.
     django_path: str
 
@@ -354,6 +371,8 @@ class BelongsToMixin(_Field[_ST, _GT]):
         self.validate_scope = validate_scope  # validate() checks the row in this scope
         self.strict = strict  # a read that would query raises FieldFetchBlocked
         super().__init__(*args, **kwargs)
+        if strict:
+            self.forward_related_accessor_class = self.strict_accessor_class
 
     @cached_property
     def target_field(self) -> models.Field[Any, Any]:
@@ -595,6 +614,7 @@ class BelongsToField(BelongsToMixin[_ST, _GT], models.ForeignKey[_ST, _GT]):
 
     django_path = "django.db.models.ForeignKey"
     forward_related_accessor_class = ForwardDescriptor
+    strict_accessor_class = StrictForwardDescriptor
 
 
 class BelongsToOneField(BelongsToMixin[_ST, _GT], models.OneToOneField[_ST, _GT]):
@@ -602,3 +622,4 @@ class BelongsToOneField(BelongsToMixin[_ST, _GT], models.OneToOneField[_ST, _GT]
 
     django_path = "django.db.models.OneToOneField"
     forward_related_accessor_class = ForwardOneToOneDescriptorPinned
+    strict_accessor_class = StrictForwardOneToOneDescriptor
