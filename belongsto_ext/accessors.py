@@ -612,16 +612,7 @@ def set_related(
                 )
             ):
                 save_kwargs["update_fields"] = _update_fields(type(instance), field.name)
-            if field.touch or field.counter_cache:
-                # The touch and counter UPDATE run in the owner's transaction,
-                # on the database save() would pick (asked once).
-                save_kwargs["using"] = save_kwargs.get("using") or router.db_for_write(
-                    type(instance), instance=instance
-                )
-                with transaction.atomic(using=save_kwargs["using"]):
-                    instance.save(**save_kwargs)
-            else:
-                instance.save(**save_kwargs)
+            instance.save(**save_kwargs)
             cache.pin(field, instance)
     except BaseException:
         _restore(states)

@@ -1,4 +1,4 @@
-"""The app's one job: checks that need the whole project, not one field."""
+"""The app: checks that need the whole project, and the triggers ``migrate`` installs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from django.apps import AppConfig, apps
 from django.core import checks
 from django.db import models
+from django.db.models.signals import post_migrate
 
 
 class BelongsToExtConfig(AppConfig):
@@ -14,7 +15,13 @@ class BelongsToExtConfig(AppConfig):
     verbose_name = "BelongsTo associations"
 
     def ready(self) -> None:
+        from . import counters
+
         checks.register(check_admin_formfield_overrides, checks.Tags.admin)
+        checks.register(counters.check_triggers, checks.Tags.database)
+        # The tables' counter_cache=/touch= triggers, wherever migrate makes
+        # or updates tables (test databases included).
+        post_migrate.connect(counters.install_after_migrate, dispatch_uid="belongsto_ext")
 
 
 def check_admin_formfield_overrides(**kwargs: Any) -> list[checks.CheckMessage]:

@@ -19,8 +19,6 @@ Change tracking keeps, apart from those (a key change does not drop them):
 - ``("author", DB)``: the key the row holds in the database as far as this
   instance knows, once the key was assigned another value since the instance
   was loaded, saved or refreshed. Absent: the key is that value.
-- ``("author", SAVING)``: that key, as it was when a save began writing the
-  key; the counters and touches of ``counters.py`` read it after the save.
 
 Everything else reads and writes the entries through the functions here.
 """
@@ -54,7 +52,6 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 PINNED = "pinned"
 DB = "in database"
-SAVING = "before save"
 
 # How many QuerySet scopes one instance keeps answers for, per field; the least
 # recently used are dropped (inline QuerySets would otherwise pile up).
@@ -166,26 +163,11 @@ def in_database(field: BelongsToMixin, instance: models.Model) -> Any:
     return None if instance._state.adding else getattr(instance, field.attname)
 
 
-def saving(field: BelongsToMixin, instance: models.Model, track: bool) -> None:
-    """A save is writing the key: the row will hold the key the instance holds
-    now. With ``track``, keep what the row held before for :func:`saved`; a
-    save that failed left one behind, and the row still holds that."""
-    fields_cache = _compat.fields_cache(instance)
-    before = fields_cache.pop((field.cache_name, DB), MISS)
-    if track and (field.cache_name, SAVING) not in fields_cache:
-        if before is MISS:
-            before = None if instance._state.adding else instance.__dict__.get(field.attname)
-        fields_cache[(field.cache_name, SAVING)] = before
-
-
-def saved(field: BelongsToMixin, instance: models.Model) -> Any:
-    """After a save: the key the row held before it wrote the key, or :data:`MISS`
-    if the save did not write it."""
-    return _compat.fields_cache(instance).pop((field.cache_name, SAVING), MISS)
+def saving(field: BelongsToMixin, instance: models.Model) -> None:
+    """A save is writing the key: the row will hold the key the instance holds now."""
+    _compat.fields_cache(instance).pop((field.cache_name, DB), None)
 
 
 def synced(field: BelongsToMixin, instance: models.Model) -> None:
     """The instance was refreshed: the key is what the row holds."""
-    fields_cache = _compat.fields_cache(instance)
-    fields_cache.pop((field.cache_name, DB), None)
-    fields_cache.pop((field.cache_name, SAVING), None)
+    _compat.fields_cache(instance).pop((field.cache_name, DB), None)

@@ -1,263 +1,123 @@
-"""``touch=`` and ``counter_cache=``: the target rows an owner's writes change.
+"""``counter_cache=`` and ``touch=``: triggers the database runs on the owner's table.
 
-When an owner with such a relation is saved or deleted, one UPDATE sets the
-target rows' touched date(-time) columns to now and moves their counters with
-``F()`` expressions (old target -1, new target +1), right after the owner's
-write, on the same connection and inside the same transaction. A touched target
-whose own relation has ``touch=`` touches its target in turn (one UPDATE per
-level, through a subquery: no row is read); a self-referential one touches every
-ancestor, each level reading its parents' keys first.
+Each relation with these options gets triggers on the owner's table that fire
+on INSERT, UPDATE and DELETE and, in the same statement as the owner's write,
+move the target rows' counters by the rows' old and new keys and set their
+touched columns to the database's clock. Every way a row can be written is
+counted once: ``save()`` of any instance, ``set_``/``create_``, bulk writes,
+``QuerySet.update()``/``delete()``, every ``on_delete``, raw saves, raw SQL; a
+rolled-back transaction counts nothing.
 
-It runs from ``post_save`` and ``post_delete`` receivers connected for the
-owner model (and for its proxies and multi-table children, which send their
-own signals). ``QuerySet.update()``, ``bulk_create()``, ``bulk_update()`` and
-deletes the database does by itself send no signal: :func:`rebuild_counters`
-recomputes a relation's counters.
+- PostgreSQL: statement-level triggers with transition tables (one UPDATE of
+  the targets per statement, their rows locked in key order first).
+- SQLite: row-level triggers.
+
+The counter column belongs to the database: a write to it from anywhere but
+these triggers (a stale instance's ``save()``, ``bulk_update()``, an admin
+form) is replaced by the count of owner rows, by a guard trigger on the
+target's table. :func:`rebuild_counters` recomputes a column after raw SQL
+that bypassed the triggers; :func:`counter_drift` reports rows out of step.
+
+The triggers are installed by ``migrate`` (a ``post_migrate`` receiver, for
+every table the migrated apps' models have) and by :func:`install_triggers`
+for tables made by hand; :func:`check_triggers`, a ``database`` system check,
+reports a missing or outdated one. Their names carry a hash of their SQL, so
+that a changed option is a new name and the old trigger is dropped.
 """
 
 from __future__ import annotations
 
-import datetime
-import functools
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.conf import settings
+from django.core import checks
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.db.models.signals import class_prepared, post_delete, post_save, pre_delete
-from django.utils import timezone
-
-from . import accessors, cache
+from django.db.models.signals import class_prepared, post_save
 
 if TYPE_CHECKING:
     from .fields import BelongsToMixin
 
-__all__ = ["connect", "rebuild_counters"]
+__all__ = [
+    "SUPPORTED_VENDORS",
+    "check_triggers",
+    "counter_drift",
+    "install_triggers",
+    "rebuild_counters",
+]
 
-# The fields with touch= or counter_cache=, per model that declares them.
-_FIELDS: dict[type[models.Model], list[BelongsToMixin]] = {}
-
-
-def connect(field: BelongsToMixin, model: type[models.Model]) -> None:
-    """Have ``model``'s saves and deletes touch and count for ``field``."""
-    if model._meta.abstract:
-        return
-    first = not _FIELDS
-    _FIELDS.setdefault(model, []).append(field)
-    _FIELDS_OF.clear()
-    _connect(model)
-    if first:
-        # Proxies and multi-table children are built later and send signals
-        # with themselves as sender.
-        class_prepared.connect(_prepared, weak=False, dispatch_uid="belongsto_ext.counters")
+# The database backends whose triggers this module writes.
+SUPPORTED_VENDORS = ("postgresql", "sqlite")
+PREFIX = "belongsto_"
 
 
-def _prepared(sender: type[models.Model], **kwargs: Any) -> None:
-    if sender not in _FIELDS and any(issubclass(sender, model) for model in _FIELDS):
-        _connect(sender)
+# ------------------------------------------------------------------ relations
 
 
-def _connect(model: type[models.Model]) -> None:
-    uid = f"belongsto_ext.counters:{model._meta.label}:{id(model)}"
-    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=uid)
-    pre_delete.connect(_before_delete, sender=model, weak=False, dispatch_uid=uid)
-    post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=uid)
+@dataclass(frozen=True)
+class _Update:
+    """One table of a target model that a relation's write updates."""
+
+    table: str
+    key: str  # the column matched against the owner's key
+    counters: tuple[str, ...]
+    stamps: tuple[tuple[str, bool], ...]  # (column, is a date-time column)
 
 
-def _fields_of(model: type[models.Model]) -> list[BelongsToMixin]:
-    """The fields ``model``'s writes count and touch for (its own and its bases')."""
-    found = _FIELDS_OF.get(model)
-    if found is None:
-        found = _FIELDS_OF[model] = [
-            field
-            for owner, fields in _FIELDS.items()
-            if issubclass(model, owner)
-            for field in fields
-        ]
-    return found
+@dataclass(frozen=True)
+class _Relation:
+    """A relation with ``counter_cache=`` or ``touch=``, as its triggers see it."""
+
+    label: str  # app_label.Model.field
+    owner_table: str
+    owner_key: str  # the owner's key column
+    owner_pk: str
+    updates: tuple[_Update, ...]
+    touch: bool
+    self_referential: bool  # touch climbs the owner table's own ancestors
 
 
-# _fields_of() per sender, emptied whenever a field is connected.
-_FIELDS_OF: dict[type[models.Model], list[BelongsToMixin]] = {}
+def _relation(field: BelongsToMixin) -> _Relation:
+    target: type[models.Model] = field.related_model
+    own_table = target._meta.db_table
+    columns: dict[str, tuple[str, list[str], list[tuple[str, bool]]]] = {}
 
+    def table_of(name: str) -> tuple[str, list[str], list[tuple[str, bool]]]:
+        column = target._meta.get_field(name)
+        model = column.model._meta.concrete_model  # type: ignore[union-attr]
+        table = model._meta.db_table
+        # A multi-table parent's column: its row has the target's primary key.
+        key = field.target_field.column if table == own_table else model._meta.pk.column
+        return columns.setdefault(table, (key, [], []))
 
-def _deleted_fields(model: type[models.Model]) -> list[BelongsToMixin]:
-    """The fields a delete signal of ``model`` counts and touches for: those whose
-    column is in ``model``'s own table. Deleting a multi-table child also deletes
-    its parents' rows, each with a signal of its own (none with ``keep_parents``)."""
-    concrete = model._meta.concrete_model
-    return [field for field in _fields_of(model) if field.model._meta.concrete_model is concrete]
-
-
-def _key(field: BelongsToMixin, value: Any) -> Any:
-    """A key value as the target's column holds it: "5" -> 5, as set_<name>() converts."""
-    return field.target_field.to_python(value) if isinstance(value, str) else value
-
-
-def _on_save(
-    sender: type[models.Model],
-    instance: models.Model,
-    created: bool,
-    raw: bool,
-    using: str,
-    **kw: Any,
-) -> None:
-    if raw:  # loaddata: the rows come as they are
-        return
-    for field in _fields_of(sender):
-        before = cache.saved(field, instance)
-        if field.attname not in instance.__dict__:
-            # A deferred key, which this save did not write: touch through the row.
-            if not created:
-                _through_row(field, instance, using, deleted=False)
-            continue
-        if created:
-            apply(
-                field,
-                instance,
-                using,
-                added=None,
-                now=_key(field, getattr(instance, field.attname)),
-                created=True,
-            )
-            continue
-        if before is cache.MISS:
-            # The save left the key out (update_fields): the row keeps the one it had.
-            before = now = cache.in_database(field, instance)
-        else:
-            now = instance.__dict__[field.attname]
-        apply(
-            field, instance, using, added=_key(field, before), now=_key(field, now), created=False
+    if field.counter_cache:
+        table_of(field.counter_cache)[1].append(
+            target._meta.get_field(field.counter_cache).column  # type: ignore[union-attr]
         )
-
-
-def _before_delete(
-    sender: type[models.Model], instance: models.Model, using: str, **kw: Any
-) -> None:
-    # A deferred key is unknown once the row is gone: count and touch through the row.
-    for field in _deleted_fields(sender):
-        if cache.unknown(field, instance):
-            accessors.previous_key(field, instance)  # a deferred key assigned: read the row's
-        if field.attname not in instance.__dict__:
-            _through_row(field, instance, using, deleted=True)
-
-
-def _on_delete(sender: type[models.Model], instance: models.Model, using: str, **kw: Any) -> None:
-    for field in _deleted_fields(sender):
-        if field.attname in instance.__dict__:
-            key = _key(field, cache.in_database(field, instance))
-            apply(field, instance, using, added=key, now=None, created=False, deleted=True)
-
-
-def apply(
-    field: BelongsToMixin,
-    instance: models.Model,
-    using: str,
-    added: Any,
-    now: Any,
-    created: bool,
-    deleted: bool = False,
-) -> None:
-    """Touch and count for one write of ``instance``: the key moved from ``added``
-    (the row's key before, None if there was no row) to ``now`` (None: deleted)."""
-    target: type[models.Model] = field.related_model
-    keys = [k for k in dict.fromkeys((added, now)) if k is not None]
-    if not keys:
-        return
-    changes: dict[str, Any] = {}
-    counter = field.counter_cache
-    if counter and (created or deleted or added != now):
-        deltas = []
-        if added is not None and not created:
-            deltas.append(When(**{field.target_field.attname: added}, then=Value(-1)))
-        if now is not None and not deleted:
-            deltas.append(When(**{field.target_field.attname: now}, then=Value(1)))
-        if deltas:
-            changes[counter] = F(counter) + Case(*deltas, default=Value(0))
-    stamps = _stamps(field)
-    changes.update(stamps)
-    if not changes:
-        return
-    rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": keys})
-    cached = field.get_cached_value(instance, default=None)
-    if cached is not None and _key(field, getattr(cached, field.target_field.attname)) not in keys:
-        cached = None  # not a row this write changed (the save left the key out)
-    connection = connections[using]
-    with _atomic(connection):
-        _update(rows, changes, connection, several=len(keys) > 1)
-        if stamps:
-            _touch_onward(target, rows, connection, set(), [] if cached is None else [cached])
-    # In memory only once every statement succeeded.
-    if cached is not None:
-        _in_memory(field, cached, added, now, created, deleted, stamps)
-
-
-def _through_row(field: BelongsToMixin, instance: models.Model, using: str, deleted: bool) -> None:
-    """Touch (and, for a delete, count -1) the target of the key ``instance``'s row
-    holds, without reading it: the key is deferred."""
-    changes = _stamps(field)
-    stamps = dict(changes)
-    if deleted and field.counter_cache:
-        changes[field.counter_cache] = F(field.counter_cache) - 1
-    if not changes:
-        return
-    target: type[models.Model] = field.related_model
-    row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(field.attname)
-    rows = target._base_manager.using(using).filter(**{f"{field.target_field.attname}__in": row})
-    connection = connections[using]
-    with _atomic(connection):
-        _update(rows, changes, connection, several=False)  # the one row the owner's key names
-        if stamps:
-            _touch_onward(target, rows, connection, set(), [])
-
-
-def _atomic(connection: BaseDatabaseWrapper) -> AbstractContextManager[Any]:
-    """A transaction for the statements of one write, unless one is open (that of
-    ``set_<name>()``, ``create_<name>()``, the caller's or the deletion's)."""
-    if connection.in_atomic_block:
-        return nullcontext()
-    return transaction.atomic(using=connection.alias, savepoint=False)
-
-
-def _update(
-    rows: models.QuerySet,
-    changes: dict[str, Any],
-    connection: BaseDatabaseWrapper,
-    several: bool = True,
-) -> None:
-    """``rows.update(**changes)`` on ``connection`` (the database of ``rows``), the
-    statement locking the rows in primary key order first (where the database
-    locks rows: PostgreSQL). One UPDATE that writes two targets would otherwise
-    lock them in whatever order its plan reads them, and two writers moving
-    owners between the same targets in opposite directions would deadlock. Runs
-    in a transaction. A database that locks no rows (SQLite locks the whole
-    database) gets the plain UPDATE, and so does one row (``several=False``): it
-    has no order to lock in."""
-    if not (several and connection.features.has_select_for_update):
-        rows.update(**changes)
-        return
-    locked = rows.order_by("pk").select_for_update().values("pk")
-    rows.model._base_manager.using(rows.db).filter(pk__in=locked).update(**changes)
-
-
-def _stamps(field: BelongsToMixin) -> dict[str, Any]:
-    """``{column: now}`` for the target's touched columns."""
-    return {name: now() for name, now in _clocks(field)}
-
-
-@functools.cache
-def _clocks(field: BelongsToMixin) -> list[tuple[str, Callable[[], Any]]]:
-    """The target's touched columns, each with what ``auto_now`` stores in it now."""
-    target: type[models.Model] = field.related_model
-    return [
-        (name, timezone.now if isinstance(column, models.DateTimeField) else datetime.date.today)
-        for name in touched_fields(field)
-        for column in [target._meta.get_field(name)]
-    ]
+    for name in touched_fields(field):
+        column = target._meta.get_field(name)
+        table_of(name)[2].append(
+            (column.column, isinstance(column, models.DateTimeField))  # type: ignore[union-attr]
+        )
+    owner = field.model
+    return _Relation(
+        label=f"{owner._meta.label}.{field.name}",
+        owner_table=owner._meta.db_table,
+        owner_key=field.column,
+        owner_pk=owner._meta.pk.column,  # type: ignore[union-attr]
+        updates=tuple(
+            _Update(table, key, tuple(counters), tuple(stamps))
+            for table, (key, counters, stamps) in columns.items()
+        ),
+        touch=bool(field.touch),
+        self_referential=target._meta.concrete_model is owner._meta.concrete_model,
+    )
 
 
 def touched_fields(field: BelongsToMixin) -> list[str]:
@@ -274,135 +134,588 @@ def touched_fields(field: BelongsToMixin) -> list[str]:
     ]
 
 
-def _in_memory(
-    field: BelongsToMixin,
-    obj: models.Model,
-    added: Any,
-    now: Any,
-    created: bool,
-    deleted: bool,
-    stamps: dict[str, Any],
-) -> None:
-    """Give ``obj``, the target instance the owner caches, the values the UPDATE wrote."""
-    for name, value in stamps.items():
-        setattr(obj, name, value)
-    counter = field.counter_cache
-    if counter and (created or deleted or added != now):
-        key = _key(field, getattr(obj, field.target_field.attname))
-        delta = (1 if key == now and not deleted else 0) - (
-            1 if key == added and not created else 0
-        )
-        if delta:
-            setattr(obj, counter, getattr(obj, counter) + delta)
+def counted_relations() -> Iterator[tuple[type[models.Model], BelongsToMixin]]:
+    """Every (model, field) with ``counter_cache`` among the installed models, in
+    the app registry's order. A field a multi-table parent declares comes once,
+    with the parent."""
+    for model, field in _relations():
+        if field.counter_cache:
+            yield model, field
 
 
-def _touch_onward(
-    model: type[models.Model],
-    rows: models.QuerySet,
-    connection: BaseDatabaseWrapper,
-    seen: set[Any],
-    cached: list[models.Model],
-) -> None:
-    """The touched rows' own relations with ``touch=`` touch their targets in turn;
-    ``cached``, the touched instances in memory, pass the new values on to the
-    targets they cache. A self-referential relation touches every ancestor, up
-    to the roots."""
-    for field in _FIELDS.get(model._meta.concrete_model, []):  # type: ignore[arg-type]
-        stamps = _stamps(field)
-        if not stamps or field in seen:
+def _relations() -> Iterator[tuple[type[models.Model], BelongsToMixin]]:
+    """Every (model, field) with ``counter_cache`` or ``touch``."""
+    from .fields import BelongsToMixin
+
+    for model in apps.get_models():
+        for field in model._meta.local_fields:
+            if isinstance(field, BelongsToMixin) and (field.counter_cache or field.touch):
+                yield model, field
+
+
+def _sharing(target: type[models.Model], column: str) -> list[BelongsToMixin]:
+    """The relations that count into ``target``'s ``column`` (its field name)."""
+    concrete = target._meta.concrete_model
+    return [
+        field
+        for _model, field in counted_relations()
+        if field.related_model._meta.concrete_model is concrete and field.counter_cache == column
+    ]
+
+
+# ------------------------------------------------------------------ the SQL
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger (on PostgreSQL, with its function of the same name)."""
+
+    name: str
+    table: str
+    sql: tuple[str, ...]  # the statements that create it
+
+
+def _now(connection: BaseDatabaseWrapper, datetime: bool) -> str:
+    """What ``auto_now`` would store now, computed by the database."""
+    # A date is the day in TIME_ZONE, as date.today() (Django sets the process's
+    # zone to TIME_ZONE, which SQLite's 'localtime' uses); a date-time is in
+    # UTC with USE_TZ, else local, as Django stores it.
+    if connection.vendor == "postgresql":
+        if datetime:
+            return "clock_timestamp()"  # the session's zone is Django's
+        zone = (settings.TIME_ZONE or "UTC").replace("'", "''")
+        return f"(clock_timestamp() AT TIME ZONE '{zone}')::date"
+    if datetime:
+        local = "" if settings.USE_TZ else ", 'localtime'"
+        return f"strftime('%Y-%m-%d %H:%M:%f', 'now'{local})"
+    return "date('now', 'localtime')"
+
+
+def _named(table: str, what: str, sql: Sequence[str]) -> str:
+    digest = hashlib.sha1("\n".join((table, what, *sql)).encode()).hexdigest()[:12]
+    return f"{PREFIX}{what}_{digest}"
+
+
+def _sets(connection: BaseDatabaseWrapper, update: _Update, delta: str | None) -> list[str]:
+    q = connection.ops.quote_name
+    sets = []
+    if delta is not None:
+        sets += [f"{q(c)} = {q(c)} + {delta}" for c in update.counters]
+    sets += [f"{q(c)} = {_now(connection, dt)}" for c, dt in update.stamps]
+    return sets
+
+
+def triggers_for(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[Trigger]:
+    """The triggers ``model``'s table must have on ``connection``: those of the
+    relations it owns and the guards of the counter columns it holds."""
+    if connection.vendor not in SUPPORTED_VENDORS or model._meta.proxy:
+        return []
+    table = model._meta.db_table
+    found: list[Trigger] = []
+    for owner, field in _relations():
+        if owner._meta.db_table == table:
+            relation = _relation(field)
+            if connection.vendor == "postgresql":
+                found += _postgresql_owner(connection, relation)
+            else:
+                found += _sqlite_owner(connection, relation)
+    found += _guards(model, connection)
+    return found
+
+
+# SQLite: row-level triggers. A trigger does not fire itself again (recursive
+# triggers are off by default), so a self-referential touch climbs the
+# ancestors with a recursive query.
+
+
+def _sqlite_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Trigger]:
+    q = connection.ops.quote_name
+    k = q(r.owner_key)
+    found = []
+    for event, keys, delta, when in (
+        ("insert", ["NEW"], "1", f"NEW.{k} IS NOT NULL"),
+        ("delete", ["OLD"], "-1", f"OLD.{k} IS NOT NULL"),
+        ("update", ["OLD", "NEW"], None, None),
+    ):
+        body = []
+        for u in r.updates:
+            key = q(u.key)
+            if event == "update":
+                d = f"(CASE WHEN OLD.{k} IS NEW.{k} THEN 0 WHEN {key} = NEW.{k} THEN 1 ELSE -1 END)"
+            else:
+                d = delta
+            stamps = u.stamps if not r.self_referential else ()
+            sets = _sets(connection, _Update(u.table, u.key, u.counters, stamps), d)
+            if sets:
+                match = (
+                    f"{key} = {keys[0]}.{k}"
+                    if len(keys) == 1
+                    else f"{key} IN ({', '.join(f'{row}.{k}' for row in keys)})"
+                )
+                body.append(f"UPDATE {q(u.table)} SET {', '.join(sets)} WHERE {match};")
+            if r.self_referential and u.stamps:
+                start = " UNION ".join(f"SELECT {row}.{k}" for row in keys)
+                sets = _sets(connection, _Update(u.table, u.key, (), u.stamps), None)
+                body.append(
+                    f"UPDATE {q(u.table)} SET {', '.join(sets)} WHERE {key} IN ("
+                    f"WITH RECURSIVE up(id) AS ({start} UNION SELECT p.{k} FROM "
+                    f"{q(r.owner_table)} p JOIN up ON p.{q(r.owner_pk)} = up.id "
+                    f"WHERE p.{k} IS NOT NULL) SELECT id FROM up);"
+                )
+        if not body:
             continue
-        seen.add(field)
-        target: type[models.Model] = field.related_model
-        if target._meta.concrete_model is model._meta.concrete_model:
-            onward = _touch_ancestors(field, rows, connection, stamps)
-            objs = _cached_ancestors(field, cached)
+        if event == "update" and not r.touch:
+            # Counters alone: only a moved key counts.
+            timing, when = f"AFTER UPDATE OF {k}", f"OLD.{k} IS NOT NEW.{k}"
         else:
-            onward = target._base_manager.using(connection.alias).filter(
-                **{f"{field.target_field.attname}__in": rows.values(field.attname)}
+            timing = f"AFTER {event.upper()}"
+        condition = f" WHEN {when}" if when else ""
+        text = " ".join(body)
+        name = _named(r.owner_table, event, [timing, condition, text])
+        found.append(
+            Trigger(
+                name,
+                r.owner_table,
+                (
+                    f"CREATE TRIGGER {q(name)} {timing} ON {q(r.owner_table)} FOR EACH ROW"
+                    f"{condition} BEGIN {text} END",
+                ),
             )
-            _update(onward, stamps, connection)
-            objs = [o for obj in cached if (o := field.get_cached_value(obj, default=None))]
-        _touch_onward(target, onward, connection, seen, objs)
-        for obj in objs:
-            for name, value in stamps.items():
-                setattr(obj, name, value)
+        )
+    return found
 
 
-def _touch_ancestors(
-    field: BelongsToMixin,
-    rows: models.QuerySet,
-    connection: BaseDatabaseWrapper,
-    stamps: dict[str, Any],
-) -> models.QuerySet:
-    """Touch the parents of ``rows`` through the self-referential ``field``, their
-    parents, and so on up to the roots: one UPDATE per level. Each level first
-    reads the keys of the one below (one SELECT), so that a cycle of keys ends.
-    Returns the rows touched."""
-    model: type[models.Model] = field.related_model
-    key = f"{field.target_field.attname}__in"
-    manager = model._base_manager.using(connection.alias)
-    touched: set[Any] = set()
-    level = rows
-    while keys := set(level.values_list(field.attname, flat=True)) - touched - {None}:
-        touched |= keys
-        level = manager.filter(**{key: keys})
-        _update(level, stamps, connection, several=len(keys) > 1)
-    return manager.filter(**{key: touched})
+# PostgreSQL: statement-level triggers over the transition tables. Each function
+# sums the statement's moves per target key, locks those target rows in key
+# order (FOR NO KEY UPDATE, which does not wait on the foreign key checks' KEY
+# SHARE locks), then updates each row once. A touch's own UPDATE fires the
+# target's triggers (a chain); a transaction-local setting stops a relation's
+# trigger from running again inside its own UPDATE (a cycle, or a
+# self-referential touch, which climbs the ancestors in one recursive query).
 
 
-def _cached_ancestors(field: BelongsToMixin, cached: list[models.Model]) -> list[models.Model]:
-    """The ancestors the instances in ``cached`` hold in memory through ``field``."""
-    found: dict[int, models.Model] = {}
-    todo = list(cached)
-    while todo:
-        parent = field.get_cached_value(todo.pop(), default=None)
-        if parent is not None and id(parent) not in found:
-            found[id(parent)] = parent
-            todo.append(parent)
-    return list(found.values())
+def _postgresql_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Trigger]:
+    q = connection.ops.quote_name
+    k = q(r.owner_key)
+    found = []
+    for event, sources in (
+        ("insert", [("new_rows", 1)]),
+        ("delete", [("old_rows", -1)]),
+        ("update", [("new_rows", 1), ("old_rows", -1)]),
+    ):
+        moves = " UNION ALL ".join(
+            f"SELECT {k} AS key, {n} AS n FROM {rows} WHERE {k} IS NOT NULL" for rows, n in sources
+        )
+        having = "" if r.touch else " HAVING sum(n) <> 0"
+        deltas = f"SELECT key, sum(n) AS n FROM ({moves}) m GROUP BY key{having}"
+        body = []
+        for u in r.updates:
+            key = q(u.key)
+            stamps = u.stamps if not r.self_referential else ()
+            sets = _sets(connection, _Update(u.table, u.key, u.counters, stamps), "d.n")
+            if sets:
+                body.append(
+                    f"PERFORM 1 FROM {q(u.table)} WHERE {key} IN (SELECT key FROM ({deltas}) d) "
+                    f"ORDER BY {key} FOR NO KEY UPDATE;"
+                )
+                body.append(
+                    f"UPDATE {q(u.table)} t SET {', '.join(sets)} FROM ({deltas}) d "
+                    f"WHERE t.{key} = d.key;"
+                )
+            if r.self_referential and u.stamps:
+                sets = _sets(connection, _Update(u.table, u.key, (), u.stamps), None)
+                body.append(
+                    f"UPDATE {q(u.table)} SET {', '.join(sets)} WHERE {key} IN ("
+                    f"WITH RECURSIVE up(id) AS (SELECT key FROM ({deltas}) d UNION "
+                    f"SELECT p.{k} FROM {q(r.owner_table)} p JOIN up ON p.{q(r.owner_pk)} = up.id "
+                    f"WHERE p.{k} IS NOT NULL) SELECT id FROM up);"
+                )
+        if not body:
+            continue
+        referencing = " ".join(
+            f"{'NEW' if rows == 'new_rows' else 'OLD'} TABLE AS {rows}" for rows, _ in sources
+        )
+        text = " ".join(body)
+        name = _named(r.owner_table, event, [referencing, text])
+        if r.touch:
+            flag = f"belongsto_ext.{name}"
+            text = (
+                f"IF current_setting('{flag}', true) = 'on' THEN RETURN NULL; END IF; "
+                f"PERFORM set_config('{flag}', 'on', true); {text} "
+                f"PERFORM set_config('{flag}', '', true);"
+            )
+        found.append(
+            Trigger(
+                name,
+                r.owner_table,
+                (
+                    f"CREATE OR REPLACE FUNCTION {q(name)}() RETURNS trigger LANGUAGE plpgsql "
+                    f"AS $$ BEGIN {text} RETURN NULL; END $$",
+                    f"CREATE TRIGGER {q(name)} AFTER {event.upper()} ON {q(r.owner_table)} "
+                    f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {q(name)}()",
+                ),
+            )
+        )
+    return found
 
 
-def rebuild_counters(model: type[models.Model], name: str, using: str | None = None) -> int:
-    """Recompute every counter of the ``name`` relation of ``model``: one UPDATE
-    setting each target's count of owner rows (zero for targets with none).
+def _guards(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[Trigger]:
+    """Triggers on ``model``'s table keeping each counter column it holds equal
+    to the count of owner rows, whoever else writes it: a new row starts at its
+    count (zero, unless its owners came first, as ``loaddata`` may load them),
+    and a write that changes the column outside the counting triggers sets it
+    to the count instead."""
+    q = connection.ops.quote_name
+    table = model._meta.db_table
+    found = []
+    for column in model._meta.local_concrete_fields:
+        relations = [
+            field for field in _sharing(model, column.name) if _counter_table(field) == table
+        ]
+        if not relations:
+            continue
+        c = q(column.column)
 
-    Returns the number of target rows updated. The remedy for what bypasses
-    model signals (``QuerySet.update()``, ``bulk_create()``, ``bulk_update()``,
-    deletes the database does by itself).
+        def count(row: str, relations: list[BelongsToMixin] = relations) -> str:
+            return " + ".join(
+                f"(SELECT count(*) FROM {q(f.model._meta.db_table)} "
+                f"WHERE {q(f.column)} = {row}.{q(_counter_key(f))})"
+                for f in relations
+            )
 
-    Raises:
-        TypeError: ``name`` is not a BelongsTo field with ``counter_cache``.
+        if connection.vendor == "postgresql":
+            # Depth 1: a statement of its own, not the counting triggers' UPDATE.
+            text = (
+                f"IF TG_OP = 'INSERT' OR (pg_trigger_depth() = 1 AND NEW.{c} IS DISTINCT "
+                f"FROM OLD.{c}) THEN NEW.{c} := {count('NEW')}; END IF; RETURN NEW;"
+            )
+            name = _named(table, "guard", [c, text])
+            found.append(
+                Trigger(
+                    name,
+                    table,
+                    (
+                        f"CREATE OR REPLACE FUNCTION {q(name)}() RETURNS trigger LANGUAGE "
+                        f"plpgsql AS $$ BEGIN {text} END $$",
+                        f"CREATE TRIGGER {q(name)} BEFORE INSERT OR UPDATE OF {c} ON {q(table)} "
+                        f"FOR EACH ROW EXECUTE FUNCTION {q(name)}()",
+                    ),
+                )
+            )
+            continue
+        pk = q(model._meta.pk.column)  # type: ignore[union-attr]
+        for timing in ("AFTER INSERT", f"AFTER UPDATE OF {c}"):
+            text = (
+                f"FOR EACH ROW WHEN NEW.{c} IS NOT {count('NEW')} BEGIN UPDATE {q(table)} "
+                f"SET {c} = {count('NEW')} WHERE {pk} = NEW.{pk}; END"
+            )
+            name = _named(table, "guard", [timing, text])
+            found.append(
+                Trigger(name, table, (f"CREATE TRIGGER {q(name)} {timing} ON {q(table)} {text}",))
+            )
+    return found
+
+
+def _counter_table(field: BelongsToMixin) -> str:
+    column = field.related_model._meta.get_field(field.counter_cache)
+    return column.model._meta.concrete_model._meta.db_table  # type: ignore[union-attr]
+
+
+def _counter_key(field: BelongsToMixin) -> str:
+    """The column of the counter's table the owner's key matches."""
+    target: type[models.Model] = field.related_model
+    if _counter_table(field) == target._meta.db_table:
+        return field.target_field.column
+    column = target._meta.get_field(field.counter_cache)
+    return column.model._meta.concrete_model._meta.pk.column  # type: ignore[union-attr]
+
+
+# -------------------------------------------------------------- installation
+
+
+def installed(connection: BaseDatabaseWrapper, table: str) -> set[str]:
+    """The names of this app's triggers on ``table``."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE %s "
+                "AND tgrelid = to_regclass(%s)",
+                [PREFIX.replace("_", r"\_") + "%", connection.ops.quote_name(table)],
+            )
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s "
+                "AND name LIKE %s ESCAPE '\\'",
+                [table, PREFIX.replace("_", r"\_") + "%"],
+            )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def _managed_models(using: str, models_: Iterable[type[models.Model]]) -> list[type[models.Model]]:
+    return [
+        m
+        for m in models_
+        if not m._meta.proxy and not m._meta.swapped and router.allow_migrate_model(using, m)
+    ]
+
+
+def install_triggers(
+    *models_: type[models.Model], using: str = "default", verbosity: int = 0
+) -> list[str]:
+    """Create the triggers the tables of ``models_`` (default: every installed
+    model whose table exists) must have on database ``using``, and drop this
+    app's triggers on them that no longer fit the fields' options. Idempotent:
+    a table whose triggers are right is left as it is.
+
+    Call it after ``schema_editor.create_model()`` for a table ``migrate`` did
+    not make; ``migrate`` itself calls it. Returns the names created.
     """
+    connection = connections[using]
+    if connection.vendor not in SUPPORTED_VENDORS:
+        return []
+    existing = set(connection.introspection.table_names())
+    chosen = models_ or tuple(apps.get_models())
+    created = []
+    with transaction.atomic(using=using):
+        for model in _managed_models(using, chosen):
+            table = model._meta.db_table
+            if table not in existing:
+                continue
+            wanted = {t.name: t for t in triggers_for(model, connection)}
+            have = installed(connection, table)
+            with connection.cursor() as cursor:
+                for name in sorted(have - set(wanted)):
+                    _drop(cursor, connection, name, table)
+                for name, trigger in wanted.items():
+                    if name not in have:
+                        for statement in trigger.sql:
+                            cursor.execute(statement)
+                        created.append(name)
+            if verbosity >= 2:
+                print(f"  belongsto_ext: triggers of {table}: {', '.join(sorted(wanted))}")
+    return created
+
+
+def _drop(cursor: Any, connection: BaseDatabaseWrapper, name: str, table: str) -> None:
+    q = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        cursor.execute(f"DROP TRIGGER IF EXISTS {q(name)} ON {q(table)}")
+        cursor.execute(f"DROP FUNCTION IF EXISTS {q(name)}()")
+    else:
+        cursor.execute(f"DROP TRIGGER IF EXISTS {q(name)}")
+
+
+def install_after_migrate(
+    sender: Any, using: str = "default", verbosity: int = 1, **kwargs: Any
+) -> None:
+    """``post_migrate``: the triggers of the migrated app's tables."""
+    models_ = tuple(sender.get_models())
+    if models_:
+        install_triggers(*models_, using=using, verbosity=verbosity)
+
+
+def check_triggers(
+    app_configs: Sequence[Any] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W004 (a ``database`` check): a table lacks a trigger its relations need,
+    or holds one that no longer fits their options."""
+    messages: list[checks.CheckMessage] = []
+    chosen = (
+        [m for config in app_configs for m in config.get_models()]
+        if app_configs is not None
+        else apps.get_models()
+    )
+    for using in databases or ():
+        connection = connections[using]
+        if connection.vendor not in SUPPORTED_VENDORS:
+            continue
+        existing = set(connection.introspection.table_names())
+        for model in _managed_models(using, chosen):
+            table = model._meta.db_table
+            if table not in existing:
+                continue  # migrate creates it, then its triggers
+            wanted = {t.name for t in triggers_for(model, connection)}
+            have = installed(connection, table)
+            if wanted == have:
+                continue
+            what = []
+            if wanted - have:
+                what.append(f"{len(wanted - have)} missing")
+            if have - wanted:
+                what.append(f"{len(have - wanted)} outdated")
+            relations = [
+                f"{owner._meta.label}.{field.name}"
+                for owner, field in _relations()
+                if owner._meta.db_table == table or _counter_table_or_none(field) == table
+            ]
+            messages.append(
+                checks.Warning(
+                    f"Table {table!r} on database {using!r} has {' and '.join(what)} "
+                    f"belongsto_ext trigger(s) for {', '.join(relations) or 'no relation'}: "
+                    f"counter_cache=/touch= are not kept there.",
+                    hint=f"Run 'python manage.py migrate --database {using}' (it installs "
+                    f"them), or call belongsto_ext.install_triggers() for a table made by hand.",
+                    obj=model,
+                    id="belongsto_ext.W004",
+                )
+            )
+    return messages
+
+
+def _counter_table_or_none(field: BelongsToMixin) -> str | None:
+    return _counter_table(field) if field.counter_cache else None
+
+
+# ------------------------------------------------------------- in memory
+
+# The fields with touch= or counter_cache=, per model that declares them: after a
+# save through the instance, the target it caches gets the values written.
+_FIELDS: dict[type[models.Model], list[BelongsToMixin]] = {}
+
+
+def connect(field: BelongsToMixin, model: type[models.Model]) -> None:
+    """Have saves of ``model`` (and of its proxies and children, which send
+    signals with themselves as sender) refresh the targets they cache."""
+    if model._meta.abstract:
+        return
+    if not _FIELDS:
+        class_prepared.connect(_prepared, weak=False, dispatch_uid="belongsto_ext.counters")
+    _FIELDS.setdefault(model, []).append(field)
+    _connect(model)
+
+
+def _prepared(sender: type[models.Model], **kwargs: Any) -> None:
+    if sender not in _FIELDS and any(issubclass(sender, model) for model in _FIELDS):
+        _connect(sender)
+
+
+def _connect(model: type[models.Model]) -> None:
+    uid = f"belongsto_ext.counters:{model._meta.label}:{id(model)}"
+    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=uid)
+
+
+def _on_save(
+    sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kw: Any
+) -> None:
+    for model, fields in _FIELDS.items():
+        if issubclass(sender, model):
+            for field in fields:
+                if field.is_cached(instance):
+                    refresh_cached(field, instance, using)
+
+
+def refresh_cached(field: BelongsToMixin, instance: models.Model, using: str) -> None:
+    """Give the target instance ``instance`` caches (and the targets it caches
+    through relations with ``touch=``) the counter and timestamps the
+    database's triggers just wrote: one SELECT per model, none if nothing is
+    cached."""
+    pending: dict[type[models.Model], tuple[list[str], dict[Any, list[models.Model]]]] = {}
+    todo = [(field, instance)]
+    seen: set[int] = set()
+    while todo:
+        f, owner = todo.pop()
+        obj = f.get_cached_value(owner, default=None)
+        if obj is None or id(obj) in seen or obj._state.adding:
+            continue
+        if getattr(obj, f.target_field.attname) != owner.__dict__.get(f.attname):
+            continue  # a cache the write did not reach (the save left the key out)
+        seen.add(id(obj))
+        names = ([f.counter_cache] if f.counter_cache else []) + touched_fields(f)
+        model = type(obj)
+        fields, objs = pending.setdefault(model, ([], {}))
+        fields.extend(n for n in names if n not in fields)
+        objs.setdefault(obj.pk, []).append(obj)
+        todo += [(g, obj) for g in model._meta.fields if getattr(g, "touch", False)]
+    for model, (fields, objs) in pending.items():
+        rows = model._base_manager.using(using).filter(pk__in=list(objs)).values("pk", *fields)
+        for row in rows:
+            for obj in objs.get(row.pop("pk"), []):
+                for name, value in row.items():
+                    setattr(obj, name, value)
+
+
+# ------------------------------------------------------------- rebuild, drift
+
+
+def _count_expression(target: type[models.Model], column: str) -> Any:
+    """The number of owner rows pointing at each target row, over every relation
+    counting into ``column``."""
+    total: Any = None
+    for field in _sharing(target, column):
+        owners = (
+            field.model._base_manager.filter(
+                **{field.attname: OuterRef(field.target_field.attname)}
+            )
+            .order_by()
+            .values(field.attname)
+            .annotate(count=models.Count("pk"))
+            .values("count")
+        )
+        term = Coalesce(Subquery(owners), Value(0))
+        total = term if total is None else total + term
+    return total
+
+
+def _counted_field(model: type[models.Model], name: str, caller: str) -> BelongsToMixin:
     from .fields import BelongsToMixin
 
     field = model._meta.get_field(name)
     if not isinstance(field, BelongsToMixin) or not field.counter_cache:
         raise TypeError(
-            f"rebuild_counters(): {model.__name__}.{name} is not a BelongsTo field "
-            f"with counter_cache."
+            f"{caller}(): {model.__name__}.{name} is not a BelongsTo field with counter_cache."
         )
+    return field
+
+
+def rebuild_counters(model: type[models.Model], name: str, using: str | None = None) -> int:
+    """Set every counter of the ``name`` relation of ``model`` to the number of
+    owner rows (zero for targets with none; the sum over every relation that
+    counts into the same column): one UPDATE.
+
+    Returns the number of target rows updated. For adopting a table that
+    already has rows, or after raw SQL that bypassed the triggers.
+
+    Raises:
+        TypeError: ``name`` is not a BelongsTo field with ``counter_cache``.
+    """
+    field = _counted_field(model, name, "rebuild_counters")
     target: type[models.Model] = field.related_model
     db = using or router.db_for_write(target)
-    owners = (
-        model._base_manager.using(db)
-        .filter(**{field.attname: OuterRef(field.target_field.attname)})
-        .order_by()
-        .values(field.attname)
-        .annotate(count=Count("pk"))
-        .values("count")
+    column = field.counter_cache
+    assert column is not None
+    return target._base_manager.using(db).update(**{column: _count_expression(target, column)})
+
+
+def counter_drift(
+    model: type[models.Model], name: str, using: str | None = None, batch_size: int = 2000
+) -> Iterator[tuple[Any, int, int]]:
+    """Yield ``(target pk, counter, count of owner rows)`` for each target row of
+    the ``name`` relation of ``model`` whose counter differs from the count:
+    read in primary-key batches of ``batch_size`` rows, so that it runs on
+    large tables.
+
+    Raises:
+        TypeError: ``name`` is not a BelongsTo field with ``counter_cache``.
+    """
+    field = _counted_field(model, name, "counter_drift")
+    target: type[models.Model] = field.related_model
+    db = using or router.db_for_read(target)
+    column = field.counter_cache
+    assert column is not None
+    rows = (
+        target._base_manager.using(db)
+        .order_by("pk")
+        .annotate(_belongsto_count=_count_expression(target, column))
+        .values_list("pk", column, "_belongsto_count")
     )
-    return target._base_manager.using(db).update(
-        **{field.counter_cache: Coalesce(Subquery(owners), Value(0))}
-    )
-
-
-def counted_relations() -> Iterable[tuple[type[models.Model], BelongsToMixin]]:
-    """Every (model, field) with ``counter_cache`` among the installed models, in
-    the app registry's order, for ``manage.py rebuild_counters``. A field a
-    multi-table parent declares comes once, with the parent."""
-    from .fields import BelongsToMixin
-
-    for model in apps.get_models():
-        for field in model._meta.local_fields:
-            if isinstance(field, BelongsToMixin) and field.counter_cache:
-                yield model, field
+    last = None
+    while True:
+        batch = list((rows if last is None else rows.filter(pk__gt=last))[:batch_size])
+        if not batch:
+            return
+        for pk, counter, count in batch:
+            if counter != count:
+                yield pk, counter, count
+        last = batch[-1][0]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import connections, models, router
 from django.utils.functional import cached_property
 
 from . import accessors, cache, counters, scopes, types
@@ -396,12 +396,19 @@ class BelongsToMixin(_Field[_ST, _GT]):
         if self.touch or self.counter_cache:
             counters.connect(self, cls)
 
+    def contribute_to_related_class(self, cls: type[models.Model], related: Any) -> None:
+        super().contribute_to_related_class(cls, related)
+        if self.counter_cache:
+            # The database keeps the column (counters.py): forms and the admin
+            # leave it out, as a field without a form field. Not editable=False,
+            # which migrations would see.
+            column = _field_or_none(cls, self.counter_cache)
+            if isinstance(column, models.IntegerField):
+                column.formfield = _no_formfield  # type: ignore[method-assign]
+
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         """The key is being written: the row will hold it (change tracking)."""
-        track = bool(self.touch or self.counter_cache) and not add
-        if track and cache.unknown(self, model_instance):
-            accessors.previous_key(self, model_instance)  # counters need the old key: read it
-        cache.saving(self, model_instance, track=track)
+        cache.saving(self, model_instance)
         return super().pre_save(model_instance, add)
 
     def validate(self, value: Any, model_instance: models.Model | None) -> None:
@@ -556,6 +563,21 @@ class BelongsToMixin(_Field[_ST, _GT]):
                 f"Add an auto_now=True DateTimeField to {target.__name__}, or name a field.",
                 "E007",
             )
+        if self.counter_cache is not None or self.touch:
+            for alias in connections:
+                vendor = connections[alias].vendor
+                if vendor not in counters.SUPPORTED_VENDORS and router.allow_migrate_model(
+                    alias, self.model
+                ):
+                    option = "counter_cache=" if self.counter_cache is not None else "touch="
+                    error(
+                        f"{option} is not supported on database {alias!r} ({vendor}): the "
+                        f"database keeps it with triggers, written for "
+                        f"{' and '.join(counters.SUPPORTED_VENDORS)}.",
+                        f"Remove {option} or route {self.model.__name__} to a "
+                        f"PostgreSQL or SQLite database.",
+                        "E013",
+                    )
         if self.create_method is not None and not callable(
             getattr(target._default_manager, self.create_method, None)
         ):
@@ -587,6 +609,11 @@ class BelongsToMixin(_Field[_ST, _GT]):
         # The options this app adds change no column: migrations never see them.
         name, _path, args, kwargs = super().deconstruct()
         return name, self.django_path, args, kwargs
+
+
+def _no_formfield(**kwargs: Any) -> None:
+    """A counter column's form field: none (ModelForm and the admin skip it)."""
+    return None
 
 
 def _field_or_none(model: type[models.Model], name: str) -> Any:
