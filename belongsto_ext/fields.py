@@ -613,7 +613,6 @@ class BelongsToMixin(_Field[_ST, _GT]):
 
 def _no_formfield(**kwargs: Any) -> None:
     """A counter column's form field: none (ModelForm and the admin skip it)."""
-    return None
 
 
 def _field_or_none(model: type[models.Model], name: str) -> Any:
