@@ -1,7 +1,7 @@
 """Settings for the test suite: the demo project's, plus the test apps, the
 admin, and the third-party libraries the suite combines ``belongsto_ext`` with
-(django-safedelete, django-polymorphic, Django REST framework; django-model-utils
-needs no app).
+(django-safedelete, django-polymorphic, Django REST framework, django-reversion,
+django-simple-history; django-model-utils needs no app).
 
 ``BELONGSTO_STANDBY_URL`` (a PostgreSQL hot standby of the ``DATABASE_URL``
 primary, as ``.ci/postgres`` starts) adds a ``standby`` alias for the
@@ -23,6 +23,8 @@ INSTALLED_APPS = [
     "safedelete",
     "polymorphic",
     "rest_framework",
+    "reversion",
+    "simple_history",
     "tests",
     "tests.ecosystem",
 ]

@@ -218,6 +218,13 @@ class Shelf(models.Model):
     updated = models.DateTimeField(auto_now=True)
     checked_on = models.DateField(null=True)
     library = BelongsToField(Library, on_delete=models.CASCADE, null=True, touch=True)
+    # Counted by two relations together: Slip.shelf and Card.shelf.
+    slips_count = models.PositiveIntegerField(default=0)
+
+
+def lost_and_found() -> int:
+    """The shelf that Slip's SET_DEFAULT and Card's SET() move owners onto."""
+    return Shelf.objects.get_or_create(name="Lost and found")[0].pk
 
 
 class Volume(models.Model):
@@ -231,6 +238,36 @@ class Volume(models.Model):
         related_name="volumes",
         touch=True,
         counter_cache="volumes_count",
+    )
+
+
+class Slip(models.Model):
+    """Counts into ``Shelf.slips_count`` with Card; deleting its shelf moves it to
+    the lost-and-found shelf (SET_DEFAULT, through ``QuerySet.update()``)."""
+
+    note = models.CharField(max_length=100, default="")
+    shelf = BelongsToField(
+        Shelf,
+        on_delete=models.SET_DEFAULT,
+        default=lost_and_found,
+        null=True,
+        related_name="slips",
+        touch=True,
+        counter_cache="slips_count",
+    )
+
+
+class Card(models.Model):
+    """Counts into ``Shelf.slips_count`` with Slip; deleting its shelf moves it
+    to the lost-and-found shelf (SET())."""
+
+    note = models.CharField(max_length=100, default="")
+    shelf = BelongsToField(
+        Shelf,
+        on_delete=models.SET(lost_and_found),
+        null=True,
+        related_name="cards",
+        counter_cache="slips_count",
     )
 
 
@@ -407,3 +444,13 @@ class AnyNote(models.Model):
     )
     object_id = models.CharField(max_length=40, null=True)  # noqa: DJ001  (as GFK users write it)
     target = BelongsToAnyField()
+
+
+# ---------------------------------------- restores by django-reversion and simple-history
+
+import reversion  # noqa: E402
+from simple_history import register as register_history  # noqa: E402
+
+reversion.register(Shelf)
+reversion.register(Volume)
+register_history(Volume, app="tests")  # tests.HistoricalVolume, Volume.history
