@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.apps.registry import Apps
 from django.conf import settings
 from django.core import checks
 from django.db import connections, models, router, transaction
@@ -134,20 +135,23 @@ def touched_fields(field: BelongsToMixin) -> list[str]:
     ]
 
 
-def counted_relations() -> Iterator[tuple[type[models.Model], BelongsToMixin]]:
+def counted_relations(
+    registry: Apps = apps,
+) -> Iterator[tuple[type[models.Model], BelongsToMixin]]:
     """Every (model, field) with ``counter_cache`` among the installed models, in
     the app registry's order. A field a multi-table parent declares comes once,
     with the parent."""
-    for model, field in _relations():
+    for model, field in _relations(registry):
         if field.counter_cache:
             yield model, field
 
 
-def _relations() -> Iterator[tuple[type[models.Model], BelongsToMixin]]:
-    """Every (model, field) with ``counter_cache`` or ``touch``."""
+def _relations(registry: Apps = apps) -> Iterator[tuple[type[models.Model], BelongsToMixin]]:
+    """Every (model, field) with ``counter_cache`` or ``touch`` in ``registry``
+    (the project's; a model built in another, as ``isolate_apps`` does, brings its own)."""
     from .fields import BelongsToMixin
 
-    for model in apps.get_models():
+    for model in registry.get_models():
         for field in model._meta.local_fields:
             if isinstance(field, BelongsToMixin) and (field.counter_cache or field.touch):
                 yield model, field
@@ -158,7 +162,7 @@ def _sharing(target: type[models.Model], column: str) -> list[BelongsToMixin]:
     concrete = target._meta.concrete_model
     return [
         field
-        for _model, field in counted_relations()
+        for _model, field in counted_relations(target._meta.apps)
         if field.related_model._meta.concrete_model is concrete and field.counter_cache == column
     ]
 
@@ -212,7 +216,7 @@ def triggers_for(model: type[models.Model], connection: BaseDatabaseWrapper) -> 
         return []
     table = model._meta.db_table
     found: list[Trigger] = []
-    for owner, field in _relations():
+    for owner, field in _relations(model._meta.apps):
         if owner._meta.db_table == table:
             relation = _relation(field)
             if connection.vendor == "postgresql":
@@ -547,7 +551,7 @@ def check_triggers(
                 what.append(f"{len(have - wanted)} outdated")
             relations = [
                 f"{owner._meta.label}.{field.name}"
-                for owner, field in _relations()
+                for owner, field in _relations(model._meta.apps)
                 if owner._meta.db_table == table or _counter_table_or_none(field) == table
             ]
             messages.append(
