@@ -576,7 +576,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
                         f"{' and '.join(counters.SUPPORTED_VENDORS)}.",
                         f"Remove {option} or route {self.model.__name__} to a "
                         f"PostgreSQL or SQLite database.",
-                        "E013",
+                        "E014",
                     )
         if self.create_method is not None and not callable(
             getattr(target._default_manager, self.create_method, None)

@@ -1,6 +1,6 @@
 """The triggers behind ``counter_cache=`` and ``touch=``: where they are installed,
 how a missing or outdated one is reported and repaired, and the commands and
-checks around them (``check_counters``, W004, E013)."""
+checks around them (``check_counters``, W004, E014)."""
 
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def test_changing_an_option_replaces_the_triggers(made_by_hand: Any) -> None:
     assert installed(connection, "tests_hand_crate") == set()
 
 
-# ------------------------------------------------------ E013: other backends
+# ------------------------------------------------------ E014: other backends
 
 
 @pytest.fixture
@@ -258,20 +258,20 @@ def dummy_database() -> Iterator[str]:
 
 
 def test_e013_counter_cache_on_a_backend_without_triggers(dummy_database: str) -> None:
-    errors = [e for e in Volume._meta.get_field("shelf").check() if e.id == "belongsto_ext.E013"]
+    errors = [e for e in Volume._meta.get_field("shelf").check() if e.id == "belongsto_ext.E014"]
     assert len(errors) == 1
     assert "database 'legacy' (unknown)" in errors[0].msg
     assert "counter_cache=" in errors[0].msg
     touch_only = Node._meta.get_field("parent").check()
-    assert [e.msg for e in touch_only if e.id == "belongsto_ext.E013"] == [
+    assert [e.msg for e in touch_only if e.id == "belongsto_ext.E014"] == [
         "touch= is not supported on database 'legacy' (unknown): the database keeps it "
         "with triggers, written for postgresql and sqlite."
     ]
-    assert not [e for e in Book._meta.get_field("author").check() if e.id == "belongsto_ext.E013"]
+    assert not [e for e in Book._meta.get_field("author").check() if e.id == "belongsto_ext.E014"]
 
 
 def test_no_e013_on_the_supported_backends() -> None:
-    assert not [e for e in Volume._meta.get_field("shelf").check() if e.id == "belongsto_ext.E013"]
+    assert not [e for e in Volume._meta.get_field("shelf").check() if e.id == "belongsto_ext.E014"]
 
 
 # ------------------------------------------------------------ check_counters
