@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ._compat import FieldFetchBlocked
 from .batch import ScopedPrefetch, aprefetch, prefetch
-from .counters import rebuild_counters
+from .counters import counter_drift, install_triggers, rebuild_counters
 from .fields import BelongsToField, BelongsToOneField
 from .scopes import InvalidScope
 from .types import (
@@ -61,6 +61,8 @@ __all__ = [
     "SetAnyAssociation",
     "SetAssociation",
     "aprefetch",
+    "counter_drift",
+    "install_triggers",
     "prefetch",
     "rebuild_counters",
 ]
