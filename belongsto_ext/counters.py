@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.apps.registry import Apps
@@ -84,34 +84,41 @@ class _Relation:
     self_referential: bool  # touch climbs the owner table's own ancestors
 
 
+def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """``model``'s concrete field ``name`` (the checks made sure it is one)."""
+    return cast("models.Field[Any, Any]", model._meta.get_field(name))
+
+
+def _home(column: models.Field[Any, Any]) -> type[models.Model]:
+    """The concrete model whose table holds ``column`` (a multi-table parent's
+    column lives in the parent's table)."""
+    return cast("type[models.Model]", column.model._meta.concrete_model)
+
+
 def _relation(field: BelongsToMixin) -> _Relation:
     target: type[models.Model] = field.related_model
     own_table = target._meta.db_table
     columns: dict[str, tuple[str, list[str], list[tuple[str, bool]]]] = {}
 
-    def table_of(name: str) -> tuple[str, list[str], list[tuple[str, bool]]]:
-        column = target._meta.get_field(name)
-        model = column.model._meta.concrete_model  # type: ignore[union-attr]
-        table = model._meta.db_table
+    def table_of(column: models.Field[Any, Any]) -> tuple[str, list[str], list[tuple[str, bool]]]:
+        home = _home(column)
+        table = home._meta.db_table
         # A multi-table parent's column: its row has the target's primary key.
-        key = field.target_field.column if table == own_table else model._meta.pk.column
+        key = field.target_field.column if table == own_table else home._meta.pk.column
         return columns.setdefault(table, (key, [], []))
 
     if field.counter_cache:
-        table_of(field.counter_cache)[1].append(
-            target._meta.get_field(field.counter_cache).column  # type: ignore[union-attr]
-        )
+        column = _column(target, field.counter_cache)
+        table_of(column)[1].append(column.column)
     for name in touched_fields(field):
-        column = target._meta.get_field(name)
-        table_of(name)[2].append(
-            (column.column, isinstance(column, models.DateTimeField))  # type: ignore[union-attr]
-        )
+        column = _column(target, name)
+        table_of(column)[2].append((column.column, isinstance(column, models.DateTimeField)))
     owner = field.model
     return _Relation(
         label=f"{owner._meta.label}.{field.name}",
         owner_table=owner._meta.db_table,
         owner_key=field.column,
-        owner_pk=owner._meta.pk.column,  # type: ignore[union-attr]
+        owner_pk=owner._meta.pk.column,
         updates=tuple(
             _Update(table, key, tuple(counters), tuple(stamps))
             for table, (key, counters, stamps) in columns.items()
@@ -244,10 +251,11 @@ def _sqlite_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Trigger
         body = []
         for u in r.updates:
             key = q(u.key)
-            if event == "update":
-                d = f"(CASE WHEN OLD.{k} IS NEW.{k} THEN 0 WHEN {key} = NEW.{k} THEN 1 ELSE -1 END)"
-            else:
-                d = delta
+            d = (
+                f"(CASE WHEN OLD.{k} IS NEW.{k} THEN 0 WHEN {key} = NEW.{k} THEN 1 ELSE -1 END)"
+                if event == "update"
+                else delta
+            )
             stamps = u.stamps if not r.self_referential else ()
             sets = _sets(connection, _Update(u.table, u.key, u.counters, stamps), d)
             if sets:
@@ -407,7 +415,7 @@ def _guards(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[
                 )
             )
             continue
-        pk = q(model._meta.pk.column)  # type: ignore[union-attr]
+        pk = q(model._meta.pk.column)
         for timing in ("AFTER INSERT", f"AFTER UPDATE OF {c}"):
             text = (
                 f"FOR EACH ROW WHEN NEW.{c} IS NOT {count('NEW')} BEGIN UPDATE {q(table)} "
@@ -421,8 +429,7 @@ def _guards(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[
 
 
 def _counter_table(field: BelongsToMixin) -> str:
-    column = field.related_model._meta.get_field(field.counter_cache)
-    return column.model._meta.concrete_model._meta.db_table  # type: ignore[union-attr]
+    return _home(_column(field.related_model, cast(str, field.counter_cache)))._meta.db_table
 
 
 def _counter_key(field: BelongsToMixin) -> str:
@@ -430,8 +437,7 @@ def _counter_key(field: BelongsToMixin) -> str:
     target: type[models.Model] = field.related_model
     if _counter_table(field) == target._meta.db_table:
         return field.target_field.column
-    column = target._meta.get_field(field.counter_cache)
-    return column.model._meta.concrete_model._meta.pk.column  # type: ignore[union-attr]
+    return _home(_column(target, cast(str, field.counter_cache)))._meta.pk.column
 
 
 # -------------------------------------------------------------- installation
@@ -610,6 +616,12 @@ def _on_save(
                     refresh_cached(field, instance, using)
 
 
+def _touching(model: type[models.Model]) -> list[BelongsToMixin]:
+    from .fields import BelongsToMixin
+
+    return [f for f in model._meta.fields if isinstance(f, BelongsToMixin) and f.touch]
+
+
 def refresh_cached(field: BelongsToMixin, instance: models.Model, using: str) -> None:
     """Give the target instance ``instance`` caches (and the targets it caches
     through relations with ``touch=``) the counter and timestamps the
@@ -631,7 +643,7 @@ def refresh_cached(field: BelongsToMixin, instance: models.Model, using: str) ->
         fields, objs = pending.setdefault(model, ([], {}))
         fields.extend(n for n in names if n not in fields)
         objs.setdefault(obj.pk, []).append(obj)
-        todo += [(g, obj) for g in model._meta.fields if getattr(g, "touch", False)]
+        todo += [(g, obj) for g in _touching(model)]
     for model, (fields, objs) in pending.items():
         rows = model._base_manager.using(using).filter(pk__in=list(objs)).values("pk", *fields)
         for row in rows:
