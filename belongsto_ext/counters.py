@@ -350,7 +350,9 @@ def _postgresql_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Tri
         text = " ".join(body)
         name = _named(r.owner_table, event, [referencing, text])
         if r.touch:
-            flag = f"belongsto_ext.{name}"
+            # One flag per relation: its insert trigger's UPDATE of ancestors
+            # (self-referential) must not run its update trigger either.
+            flag = f"belongsto_ext.{_named(r.owner_table, 'running', [r.owner_key])}"
             text = (
                 f"IF current_setting('{flag}', true) = 'on' THEN RETURN NULL; END IF; "
                 f"PERFORM set_config('{flag}', 'on', true); {text} "
