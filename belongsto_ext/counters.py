@@ -75,7 +75,6 @@ class _Update:
 class _Relation:
     """A relation with ``counter_cache=`` or ``touch=``, as its triggers see it."""
 
-    label: str  # app_label.Model.field
     owner_table: str
     owner_key: str  # the owner's key column
     owner_pk: str
@@ -115,7 +114,6 @@ def _relation(field: BelongsToMixin) -> _Relation:
         table_of(column)[2].append((column.column, isinstance(column, models.DateTimeField)))
     owner = field.model
     return _Relation(
-        label=f"{owner._meta.label}.{field.name}",
         owner_table=owner._meta.db_table,
         owner_key=field.column,
         owner_pk=owner._meta.pk.column,
