@@ -470,8 +470,14 @@ class BelongsToMixin(_Field[_ST, _GT]):
                 obj=self,
                 id="belongsto_ext.E003",
             )
-        # A method (ours, or one the user wrote on purpose) or None (an opt-out).
-        if attr is None or attr is _ABSENT or callable(attr) or isinstance(attr, classmethod):
+        # A method (ours, or one the user wrote on purpose), None (an opt-out), or
+        # a partialmethod (django-treebeard's get_parent).
+        if (
+            attr is None
+            or attr is _ABSENT
+            or callable(attr)
+            or isinstance(attr, (classmethod, functools.partialmethod))
+        ):
             return None
         for field in model._meta.get_fields():
             if isinstance(field, models.ForeignObjectRel):
@@ -490,10 +496,14 @@ class BelongsToMixin(_Field[_ST, _GT]):
                     obj=self,
                     id="belongsto_ext.E001",
                 )
-        kind = "property" if isinstance(attr, property) else type(attr).__name__
+        if hasattr(type(attr), "__get__"):
+            return None  # a property or another descriptor the model defines itself
         return checks.Error(
             f"{method_name}() is unavailable: {model.__name__}.{method_name} is not a method.",
-            hint=f"Rename {model.__name__}.{method_name} ({kind}), or the field '{self.name}'.",
+            hint=(
+                f"Rename {model.__name__}.{method_name} ({type(attr).__name__}), or the "
+                f"field '{self.name}'."
+            ),
             obj=self,
             id="belongsto_ext.E004",
         )
@@ -642,6 +652,11 @@ class BelongsToField(BelongsToMixin[_ST, _GT], models.ForeignKey[_ST, _GT]):
     forward_related_accessor_class = ForwardDescriptor
     strict_accessor_class = StrictForwardDescriptor
 
+    def get_internal_type(self) -> str:
+        # Django's default is the class name; code that compares it (MySQL's
+        # schema editor, django-lifecycle) must see a ForeignKey.
+        return "ForeignKey"
+
 
 class BelongsToOneField(BelongsToMixin[_ST, _GT], models.OneToOneField[_ST, _GT]):
     """A ``OneToOneField`` with the same methods as :class:`BelongsToField`."""
@@ -649,3 +664,6 @@ class BelongsToOneField(BelongsToMixin[_ST, _GT], models.OneToOneField[_ST, _GT]
     django_path = "django.db.models.OneToOneField"
     forward_related_accessor_class = ForwardOneToOneDescriptorPinned
     strict_accessor_class = StrictForwardOneToOneDescriptor
+
+    def get_internal_type(self) -> str:
+        return "OneToOneField"

@@ -38,3 +38,23 @@ def linked_book(publisher: Publisher, author: Author) -> Book:
     assert book.author == author  # Django's cache
     assert book.get_author(scope="active_authors") == author  # the scoped cache
     return book
+
+
+@pytest.fixture
+def made_by_hand() -> Any:
+    """Create tables for models built in a test (``isolate_apps``) with the schema
+    editor, and drop them afterwards: ``made_by_hand(ModelA, ModelB)``."""
+    from django.db import connection
+
+    made: list[Any] = []
+
+    def create(*models_: Any) -> None:
+        with connection.schema_editor() as editor:
+            for model in models_:
+                editor.create_model(model)
+                made.append(model)
+
+    yield create
+    with connection.schema_editor() as editor:
+        for model in reversed(made):
+            editor.delete_model(model)

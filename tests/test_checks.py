@@ -3,6 +3,8 @@ and silence on configurations that are right or that Django itself reports."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from functools import cached_property
 from typing import Any
 
@@ -229,7 +231,10 @@ def test_e003_name_of_a_django_model_method() -> None:
 
 
 @isolate_apps("tests")
-def test_e004_property_class_attribute_and_cached_property() -> None:
+def test_e004_a_plain_attribute_but_not_a_property_or_descriptor() -> None:
+    """A property, a cached_property or a partialmethod the model defines is its
+    own method (it wins, as a method does); a plain value cannot be called."""
+
     class Writer(models.Model):
         class Meta:
             app_label = "tests"
@@ -237,6 +242,7 @@ def test_e004_property_class_attribute_and_cached_property() -> None:
     class Essay(models.Model):
         writer = BelongsToField(Writer, on_delete=models.CASCADE, null=True)
         create_writer = "not a method"
+        is_writer = functools.partialmethod(lambda self, other, strict: other)
 
         class Meta:
             app_label = "tests"
@@ -252,24 +258,37 @@ def test_e004_property_class_attribute_and_cached_property() -> None:
     field = field_of(Essay, "writer")
     assert field.check() == short(
         checks.Error(
-            "set_writer() is unavailable: Essay.set_writer is not a method.",
-            hint="Rename Essay.set_writer (property), or the field 'writer'.",
-            obj=field,
-            id="belongsto_ext.E004",
-        ),
-        checks.Error(
             "create_writer() is unavailable: Essay.create_writer is not a method.",
             hint="Rename Essay.create_writer (str), or the field 'writer'.",
             obj=field,
             id="belongsto_ext.E004",
         ),
-        checks.Error(
-            "aget_writer() is unavailable: Essay.aget_writer is not a method.",
-            hint="Rename Essay.aget_writer (cached_property), or the field 'writer'.",
-            obj=field,
-            id="belongsto_ext.E004",
-        ),
     )
+    essay = Essay()
+    assert (essay.set_writer, essay.aget_writer) == ("property", "cached")
+
+
+@isolate_apps("tests")
+def test_a_django_treebeard_adjacency_list_node_is_accepted() -> None:
+    """treebeard's AL_Node defines get_parent (a partialmethod): the model's own
+    method wins, and no check stops runserver or migrate."""
+    from treebeard.al_tree import AL_Node
+
+    class Category(AL_Node):
+        parent = BelongsToField(
+            "self", on_delete=models.CASCADE, null=True, related_name="children_set"
+        )
+        sib_order = models.PositiveIntegerField()
+        name = models.CharField(max_length=30)
+
+        class Meta:
+            app_label = "tests"
+
+    field = field_of(Category, "parent")
+    assert [e for e in field.check() if e.id.startswith("belongsto_ext.")] == []
+    # treebeard's partialmethod, not ours
+    assert isinstance(inspect.getattr_static(Category, "get_parent"), functools.partialmethod)
+    assert callable(Category().set_parent)  # the other methods are installed
 
 
 @isolate_apps("tests")

@@ -141,23 +141,6 @@ def test_migrate_reinstalls_a_dropped_trigger() -> None:
     assert name in installed(connection, "tests_volume")
 
 
-@pytest.fixture
-def made_by_hand() -> Iterator[Any]:
-    """Tables created with the schema editor (dropped afterwards)."""
-    made: list[type[models.Model]] = []
-
-    def create(*models_: type[models.Model]) -> None:
-        with connection.schema_editor() as editor:
-            for model in models_:
-                editor.create_model(model)
-                made.append(model)
-
-    yield create
-    with connection.schema_editor() as editor:
-        for model in reversed(made):
-            editor.delete_model(model)
-
-
 @pytest.mark.django_db(transaction=True)
 @isolate_apps("tests")
 def test_tables_made_by_hand_get_their_triggers_from_install_triggers(made_by_hand: Any) -> None:
