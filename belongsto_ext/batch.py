@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asgiref.sync import sync_to_async
+from django.apps import apps
 from django.db import models
 from django.db.models import Prefetch
 from django.db.models.constants import LOOKUP_SEP
@@ -61,9 +62,9 @@ def prefetch(
     if not instances:
         return
     field = _field(instances, name)
-    from . import anyfield  # needs the app registry (contenttypes' models)
+    if not isinstance(field, BelongsToMixin):
+        from . import anyfield  # a BelongsToAnyField: contenttypes is installed
 
-    if isinstance(field, anyfield.BelongsToAnyField):
         anyfield.load(field, instances, anyfield.validate_scope(field, scope), using)
         return
     # A mapping is a BelongsToAnyField's scope: cache_key() refuses it (InvalidScope).
@@ -85,11 +86,9 @@ def _field(
     instances: list[models.Model], name: str
 ) -> BelongsToMixin[Any, Any] | anyfield.BelongsToAnyField:
     """The BelongsTo field ``name`` shared by every instance, or TypeError."""
-    from . import anyfield
-
     model = type(instances[0])
     field = model._meta.get_field(name)
-    if not isinstance(field, (BelongsToMixin, anyfield.BelongsToAnyField)):
+    if not isinstance(field, BelongsToMixin) and not _is_any_field(field):
         raise TypeError(
             f"prefetch(): {model.__name__}.{name} is a {type(field).__name__}, not a "
             f"BelongsToField, BelongsToOneField or BelongsToAnyField."
@@ -101,6 +100,16 @@ def _field(
                 f"must have the {field.model.__name__}.{name} field."
             )
     return field
+
+
+def _is_any_field(field: Any) -> bool:
+    """Whether ``field`` is a BelongsToAnyField, without importing it (and so
+    contenttypes' models) in a project that does not install contenttypes."""
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return False
+    from .anyfield import BelongsToAnyField
+
+    return isinstance(field, BelongsToAnyField)
 
 
 # Generic in Prefetch's three parameters, as django-stubs declares Prefetch: its
