@@ -99,7 +99,7 @@ def _field(
                 f"prefetch(): {instance!r} is not a {field.model.__name__}; all instances "
                 f"must have the {field.model.__name__}.{name} field."
             )
-    return field
+    return cast("BelongsToMixin[Any, Any] | anyfield.BelongsToAnyField", field)
 
 
 def _is_any_field(field: Any) -> bool:
