@@ -574,9 +574,10 @@ def set_related(
     """Point the foreign key at ``value`` (instance, key or None) and save it.
 
     Bad input raises before anything changes (with ``validate``, also a row
-    the field's validation would refuse); a failed save puts the instance back
-    as it was and re-raises. After a save, reads of the new key go to the
-    database writes go to (read-your-own-writes).
+    the field's validation would refuse). The save is one transaction (the
+    caller's, if one is open): if it fails, nothing is written and the
+    instance is put back as it was. After a save, reads of the new key go to
+    the database writes go to (read-your-own-writes).
     """
     attr, value = _prepare(field, instance, value)
     if validate and value is not None:
@@ -612,7 +613,15 @@ def set_related(
                 )
             ):
                 save_kwargs["update_fields"] = _update_fields(type(instance), field.name)
-            instance.save(**save_kwargs)
+            using = save_kwargs.get("using") or router.db_for_write(
+                type(instance), instance=instance
+            )
+            # One transaction: a post_save receiver that raises (a history
+            # table, a search index) rolls the UPDATE back, and the instance is
+            # put back below. Inside the caller's transaction, no savepoint: a
+            # failure rolls that transaction back, as Django's own saves do.
+            with transaction.atomic(using=using, savepoint=False):
+                instance.save(**save_kwargs)
             cache.pin(field, instance)
     except BaseException:
         _restore(states)

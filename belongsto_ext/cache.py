@@ -19,16 +19,22 @@ Change tracking keeps, apart from those (a key change does not drop them):
 - ``("author", DB)``: the key the row holds in the database as far as this
   instance knows, once the key was assigned another value since the instance
   was loaded, saved or refreshed. Absent: the key is that value.
+- ``("author", PENDING)``: a save wrote the key inside a transaction that has
+  not committed yet: a weak reference to its commit callback, and the key the
+  row held before. Once the callback is gone uncalled (the transaction or the
+  savepoint rolled back), the row holds that key again.
 
 Everything else reads and writes the entries through the functions here.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import connections, models, router
+from django.db.models.fields import NOT_PROVIDED
 
 from . import _compat
 from .scopes import QuerySetKey
@@ -52,6 +58,7 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 PINNED = "pinned"
 DB = "in database"
+PENDING = "saved, not committed"
 
 # How many QuerySet scopes one instance keeps answers for, per field; the least
 # recently used are dropped (inline QuerySets would otherwise pile up).
@@ -141,7 +148,19 @@ def record_change(field: BelongsToMixin, instance: models.Model, old: Any) -> No
     """The key, ``old`` until now, is being assigned: remember what the row holds."""
     fields_cache = _compat.fields_cache(instance)
     if (field.cache_name, DB) not in fields_cache:
-        fields_cache[(field.cache_name, DB)] = None if instance._state.adding else old
+        fields_cache[(field.cache_name, DB)] = (
+            _fresh(instance) if instance._state.adding else in_database(field, instance, old)
+        )
+
+
+def _fresh(instance: models.Model) -> Any:
+    """What the row holds for an instance neither loaded nor saved: nothing (None),
+    or :data:`UNKNOWN` for one built with the primary key of a row that may exist
+    (``Model(pk=existing, ...)``), which ``save()`` updates, as Django decides."""
+    pk = instance._meta.pk
+    if instance.pk is None or pk is None or pk.has_default() or pk.db_default is not NOT_PROVIDED:
+        return None
+    return UNKNOWN
 
 
 def known(field: BelongsToMixin, instance: models.Model, key: Any) -> None:
@@ -154,20 +173,58 @@ def unknown(field: BelongsToMixin, instance: models.Model) -> bool:
     return _compat.fields_cache(instance).get((field.cache_name, DB), MISS) is UNKNOWN
 
 
-def in_database(field: BelongsToMixin, instance: models.Model) -> Any:
+def in_database(field: BelongsToMixin, instance: models.Model, current: Any = MISS) -> Any:
     """The key the row holds as far as this instance knows (None if never saved;
-    :data:`UNKNOWN` once a deferred key was assigned)."""
-    known = _compat.fields_cache(instance).get((field.cache_name, DB), MISS)
+    :data:`UNKNOWN` once a deferred key was assigned, or for ``Model(pk=existing)``).
+    ``current``: the key the instance holds, if not its attribute (being assigned)."""
+    fields_cache = _compat.fields_cache(instance)
+    known = fields_cache.get((field.cache_name, DB), MISS)
     if known is not MISS:
         return known
-    return None if instance._state.adding else getattr(instance, field.attname)
+    pending = fields_cache.get((field.cache_name, PENDING))
+    if pending is not None and pending[0]() is None:
+        # The transaction of the last save that wrote the key rolled back: the
+        # row holds what it held before that save.
+        del fields_cache[(field.cache_name, PENDING)]
+        fields_cache[(field.cache_name, DB)] = pending[1]
+        return pending[1]
+    if instance._state.adding:
+        return _fresh(instance)
+    return getattr(instance, field.attname) if current is MISS else current
 
 
 def saving(field: BelongsToMixin, instance: models.Model) -> None:
-    """A save is writing the key: the row will hold the key the instance holds now."""
-    _compat.fields_cache(instance).pop((field.cache_name, DB), None)
+    """A save is writing the key: the row will hold the key the instance holds
+    now, once the save's transaction commits. Until then what the row held is
+    kept aside, and is the answer again if that transaction rolls back."""
+    fields_cache = _compat.fields_cache(instance)
+    before = fields_cache.pop((field.cache_name, DB), MISS)
+    if before is MISS and instance._state.adding:
+        before = _fresh(instance)
+    if before is MISS or before == instance.__dict__.get(field.attname):
+        return  # the row holds the key already
+    alias = instance._state.db or router.db_for_write(type(instance), instance=instance)
+    connection = connections[alias]
+    if connection.in_atomic_block:
+        done = _Committed(field, instance)
+        connection.on_commit(done)
+        # Only Django's list of commit callbacks holds ``done``: a rollback of the
+        # transaction (or savepoint) drops it, and the weak reference dies.
+        fields_cache[(field.cache_name, PENDING)] = (weakref.ref(done), before)
+
+
+class _Committed:
+    """Commit callback of a save that wrote a key: the row holds it for good."""
+
+    def __init__(self, field: BelongsToMixin, instance: models.Model) -> None:
+        self.field, self.instance = field, instance
+
+    def __call__(self) -> None:
+        _compat.fields_cache(self.instance).pop((self.field.cache_name, PENDING), None)
 
 
 def synced(field: BelongsToMixin, instance: models.Model) -> None:
     """The instance was refreshed: the key is what the row holds."""
-    _compat.fields_cache(instance).pop((field.cache_name, DB), None)
+    fields_cache = _compat.fields_cache(instance)
+    fields_cache.pop((field.cache_name, DB), None)
+    fields_cache.pop((field.cache_name, PENDING), None)
