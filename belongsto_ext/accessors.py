@@ -78,8 +78,6 @@ def get_related(
             scopes.cache_key(model, scope, field)  # still refuse a bad scope
         return None
     key = scopes.cache_key(model, scope, field)
-    if using is not None:
-        cache.unpin(field, instance)
     obj = cache.lookup(field, instance, key, using)
     if obj is MISS and using is None and _django_answers(field, instance, key, value):
         obj = field.get_cached_value(instance)

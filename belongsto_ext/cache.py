@@ -114,13 +114,17 @@ def store_entry(instance: models.Model, name: Entry, obj: models.Model | None) -
         del fields_cache[old]
 
 
-def drop(field: BelongsToMixin, instance: models.Model) -> None:
-    """Forget every scoped answer and the pin (the key was assigned)."""
+def drop(field: BelongsToMixin, instance: models.Model, value: Any = MISS) -> None:
+    """Forget every scoped answer, and the pin unless it is of ``value`` (the key
+    was assigned ``value``: the same key keeps reading where it was written)."""
     fields_cache = _compat.fields_cache(instance)
     if fields_cache:
         name = field.scoped_cache_name
+        pin = (name, PINNED)
+        keep = value is not MISS and fields_cache.get(pin, MISS) == value
         for k in [k for k in fields_cache if type(k) is tuple and k[0] == name]:
-            del fields_cache[k]
+            if not (keep and k == pin):
+                del fields_cache[k]
 
 
 def pin(field: BelongsToMixin, instance: models.Model) -> None:
@@ -128,11 +132,6 @@ def pin(field: BelongsToMixin, instance: models.Model) -> None:
     _compat.fields_cache(instance)[(field.scoped_cache_name, PINNED)] = instance.__dict__[
         field.attname
     ]
-
-
-def unpin(field: BelongsToMixin, instance: models.Model) -> None:
-    """End :func:`pin`: reads route as usual again."""
-    _compat.fields_cache(instance).pop((field.scoped_cache_name, PINNED), None)
 
 
 def pinned(field: BelongsToMixin, instance: models.Model, value: Any) -> bool:
@@ -203,6 +202,10 @@ def saving(field: BelongsToMixin, instance: models.Model) -> None:
         before = _fresh(instance)
     if before is MISS or before == instance.__dict__.get(field.attname):
         return  # the row holds the key already
+    # A key this instance writes is read where it is written: a lagging replica
+    # would answer None for a row just created elsewhere (read your own writes).
+    if instance.__dict__.get(field.attname) is not None:
+        pin(field, instance)
     alias = instance._state.db or router.db_for_write(type(instance), instance=instance)
     connection = connections[alias]
     if connection.in_atomic_block:

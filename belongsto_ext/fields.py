@@ -33,8 +33,8 @@ _ABSENT = object()
 
 class KeyAttribute(ForeignKeyDeferredAttribute):
     """The ``<name>_id`` attribute: assigning it (even the same value, as
-    ``refresh_from_db()`` does) drops the field's scoped answers and its
-    read-your-writes pin."""
+    ``refresh_from_db()`` does) drops the field's scoped answers, and its
+    read-your-writes pin unless the value is the pinned key."""
 
     field: BelongsToMixin
 
@@ -48,7 +48,7 @@ class KeyAttribute(ForeignKeyDeferredAttribute):
             old = data[attname]
             if old != value and self.field.is_cached(instance):
                 self.field.delete_cached_value(instance)
-            cache.drop(self.field, instance)
+            cache.drop(self.field, instance, value)
             if called_by_refresh_from_db():
                 cache.synced(self.field, instance)  # the value is the row's again
             elif old != value:
@@ -131,6 +131,41 @@ class StrictForwardOneToOneDescriptor(_RefusesDeferredKey, ForwardOneToOneDescri
 
 
 # ------------------------------------------------------- injected methods
+
+
+def _refresh_from_db(
+    self: models.Model, using: str | None = None, *args: Any, **kwargs: Any
+) -> None:
+    """``Model.refresh_from_db()``, reading from the database writes go to while a
+    relation of the instance is pinned (it just wrote the key): a lagging replica
+    would hand the old row back, and the next ``save()`` would write it.
+
+    Set on each model class with a BelongsTo field that does not define the
+    method itself; it calls the next ``refresh_from_db`` in the MRO.
+    """
+    if using is None and not args and kwargs.get("from_queryset") is None:
+        using = pinned_write_alias(self)
+    mro = type(self).__mro__
+    ours = next(
+        i
+        for i, klass in enumerate(mro)
+        if klass.__dict__.get("refresh_from_db") is _refresh_from_db
+    )
+    for klass in mro[ours + 1 :]:
+        method = klass.__dict__.get("refresh_from_db")
+        if method is not None and method is not _refresh_from_db:
+            method(self, using, *args, **kwargs)
+            return
+
+
+def pinned_write_alias(instance: models.Model) -> str | None:
+    """Where writes go, if any BelongsTo relation of ``instance`` is pinned."""
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, BelongsToMixin):
+            alias = accessors.pinned_alias(field, instance)
+            if alias is not None:
+                return alias
+    return None
 
 
 class MethodSpec(NamedTuple):
@@ -393,6 +428,8 @@ class BelongsToMixin(_Field[_ST, _GT]):
     ) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         install_methods(cls, name, METHODS, _make_methods(self))
+        if "refresh_from_db" not in cls.__dict__:
+            cls.refresh_from_db = _refresh_from_db  # type: ignore[method-assign]
         if self.touch or self.counter_cache:
             counters.connect(self, cls)
 

@@ -314,8 +314,9 @@ def test_set_then_get_and_the_attribute_read_the_primary(by: str) -> None:
 
 
 def test_prefetch_after_create_reads_the_primary_in_one_query() -> None:
-    # Its key was never written through the relation: it routes as usual.
-    control = factories.BookFactory(author=factories.AuthorFactory())
+    # Loaded, its key never written by this instance: it routes as usual.
+    control_author = factories.AuthorFactory()
+    control = Book.objects.using("default").get(pk=factories.BookFactory(author=control_author).pk)
     books = factories.BookFactory.create_batch(3)
     authors = [book.create_author(name=f"Fresh {i}") for i, book in enumerate(books)]
     with sent() as loading:
@@ -323,7 +324,7 @@ def test_prefetch_after_create_reads_the_primary_in_one_query() -> None:
     with sent() as answering:
         found = [book.get_author() for book in books]
         control_found = control.get_author()
-    assert_still_lagging(*authors, control.author)
+    assert_still_lagging(*authors, control_author)
 
     assert loading == {"default": ["SELECT"], "standby": ["SELECT"]}
     assert answering == NOTHING
@@ -361,22 +362,23 @@ def _refresh_from_the_primary(book: Book, other: Author) -> None:
     book.refresh_from_db(using="default")  # the key it wrote, assigned again
 
 
+def _refresh(book: Book, other: Author) -> None:
+    book.refresh_from_db()  # pinned: reads the primary, the key it wrote
+
+
 def _read_the_standby_explicitly(book: Book, other: Author) -> None:
     book.get_author(using="standby")
 
 
+def _read_the_primary_explicitly(book: Book, other: Author) -> None:
+    book.get_author(using="default")
+
+
 @pytest.mark.parametrize(
-    ("end_pin", "key_after"),
-    [
-        (_assign_another_key, "other"),
-        (_assign_another_object, "other"),
-        (_refresh_from_the_primary, "written"),
-        (_read_the_standby_explicitly, "written"),
-    ],
-    ids=lambda value: value.__name__.lstrip("_") if callable(value) else value,
+    "end_pin", [_assign_another_key, _assign_another_object], ids=lambda f: f.__name__[1:]
 )
 def test_the_pin_ends_and_get_reads_the_standby_again(
-    end_pin: Callable[[Book, Author], None], key_after: str
+    end_pin: Callable[[Book, Author], None],
 ) -> None:
     """Both authors are on the primary only: read on the standby, the answer is None."""
     book = factories.BookFactory()
@@ -387,14 +389,42 @@ def test_the_pin_ends_and_get_reads_the_standby_again(
         found = book.get_author()
     assert_still_lagging(author, other)
 
-    assert book.author_id == (other.pk if key_after == "other" else author.pk)
+    assert book.author_id == other.pk
     assert found is None
     assert queries == only("standby", "SELECT")
 
 
-def test_refresh_from_db_ends_the_pin_with_the_standbys_key() -> None:
-    """refresh_from_db() reads the book on the standby too: it gets the key the
-    standby has (the old author's), and get_author() reads that on the standby."""
+@pytest.mark.parametrize(
+    "keep_pin",
+    [
+        _refresh_from_the_primary,
+        _refresh,
+        _read_the_standby_explicitly,
+        _read_the_primary_explicitly,
+    ],
+    ids=lambda f: f.__name__[1:],
+)
+def test_the_pin_survives_reads_and_refreshes_of_the_same_key(
+    keep_pin: Callable[[Book, Author], None],
+) -> None:
+    """A read with an explicit ``using=`` answers from there, and the next routed
+    read still goes where the key was written."""
+    book = factories.BookFactory()
+    author = book.create_author(name="Fresh")
+    other = factories.AuthorFactory()
+    keep_pin(book, other)
+    with sent() as queries:
+        found = book.get_author()
+    assert_still_lagging(author)
+
+    assert book.author_id == author.pk
+    assert found == author
+    assert queries == only("default", "SELECT")
+
+
+def test_refresh_from_db_of_a_pinned_book_reads_the_primary() -> None:
+    """Read on the standby, refresh_from_db() would give the old author back, and
+    the next save() would write it: a pinned instance refreshes from the primary."""
     old = factories.AuthorFactory()
     pk = factories.BookFactory(author=old).pk
     wait_for_standby()
@@ -404,13 +434,53 @@ def test_refresh_from_db_ends_the_pin_with_the_standbys_key() -> None:
         book.refresh_from_db()
     with sent() as queries:
         found = book.get_author()
+    book.title = "Edited"
+    book.save()
     assert_still_lagging(author)
 
+    assert refreshing == only("default", "SELECT")
+    assert book.author_id == author.pk
+    assert found == author
+    assert queries == only("default", "SELECT")
+    assert Book.objects.using("default").get(pk=pk).author_id == author.pk
+
+
+def test_an_unpinned_refresh_reads_the_standby() -> None:
+    old = factories.AuthorFactory()
+    pk = factories.BookFactory(author=old).pk
+    wait_for_standby()
+    book = Book.objects.get(pk=pk)
+    with sent() as refreshing:
+        book.refresh_from_db()
     assert refreshing == only("standby", "SELECT")
     assert book.author_id == old.pk
-    assert found == old
-    assert found._state.db == "standby"
-    assert queries == only("standby", "SELECT")
+
+
+def _set_without_save_then_save(book: Book, author: Author) -> None:
+    book.set_author(author, save=False)
+    book.save()
+
+
+def _assign_then_save(book: Book, author: Author) -> None:
+    book.author_id = author.pk
+    book.save()
+
+
+@pytest.mark.parametrize(
+    "write", [_set_without_save_then_save, _assign_then_save], ids=lambda f: f.__name__[1:]
+)
+def test_a_plain_save_of_a_new_key_pins_it(write: Callable[[Book, Author], None]) -> None:
+    """No None from the lagging standby is read, nor cached past the lag."""
+    book = factories.BookFactory()
+    author = factories.AuthorFactory()  # on the primary only, for now
+    write(book, author)
+    with sent() as queries:
+        found = book.get_author()
+    assert_still_lagging(author)
+    assert found == author
+    assert queries == only("default", "SELECT")
+    wait_for_standby()
+    assert book.get_author() == author
 
 
 def test_acreate_then_aget_reads_the_primary() -> None:
