@@ -542,12 +542,33 @@ def _snapshot(field: Field, instance: models.Model, value: Any) -> list[_State]:
     states = [_state_of(instance)]
     if not field.remote_field.multiple or field.touch or field.counter_cache:
         # A one-to-one assignment also writes the reverse cache of the new and
-        # the old related object; touch= and counter_cache= write their columns.
+        # the old related object; touch= and counter_cache= write their columns,
+        # and a touch those of the targets they cache in turn (read back after
+        # the write: counters.refresh_cached()).
         old = field.get_cached_value(instance, default=None)
-        for obj in (value, None if old is value else old):
-            if isinstance(obj, models.Model):
-                states.append(_state_of(obj))
+        objs = [
+            obj for obj in (value, None if old is value else old) if isinstance(obj, models.Model)
+        ]
+        if field.touch:
+            objs = _with_touched_targets(objs)
+        states += [_state_of(obj) for obj in objs]
     return states
+
+
+def _with_touched_targets(objs: list[models.Model]) -> list[models.Model]:
+    """``objs`` and the objects they cache through relations with ``touch=``, in
+    turn (a chain, or a tree's ancestors), each once."""
+    found = {id(obj): obj for obj in objs}
+    todo = list(objs)
+    while todo:
+        obj = todo.pop()
+        for f in type(obj)._meta.fields:
+            if getattr(f, "touch", False) and f.is_relation:
+                target = f.get_cached_value(obj, default=None)  # type: ignore[attr-defined]
+                if target is not None and id(target) not in found:
+                    found[id(target)] = target
+                    todo.append(target)
+    return list(found.values())
 
 
 def _restore(states: list[_State]) -> None:

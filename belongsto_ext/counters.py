@@ -734,4 +734,6 @@ def counter_drift(
         for pk, counter, count in batch:
             if counter != count:
                 yield pk, counter, count
+        if len(batch) < batch_size:
+            return
         last = batch[-1][0]
