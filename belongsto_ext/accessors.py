@@ -715,6 +715,14 @@ def create_related(
             transaction.atomic(using=target_db),
             transaction.atomic(using=owner_db) if owner_db != target_db else nullcontext(),
         ):
+            if save and _chained(field, owner_db) and not instance._state.adding:
+                # The new row's own triggers lock what it touches or counts: take
+                # the owner's row first, in the order a concurrent move of the
+                # owner takes them (its row, then the targets' chain), or the
+                # two would deadlock.
+                type(instance)._base_manager.using(owner_db).filter(
+                    pk=instance.pk
+                ).select_for_update(no_key=True).values_list("pk").first()
             if method is None:
                 obj.save(force_insert=True, using=target_db)
             else:
@@ -728,6 +736,19 @@ def create_related(
         _restore(states)
         raise
     return obj
+
+
+def _chained(field: Field, using: str) -> bool:
+    """Whether writing the owner's key locks a chain of rows (the target's own
+    relations touch or count), on a database that locks rows."""
+    if not (field.touch or field.counter_cache):
+        return False
+    if not connections[using].features.has_select_for_update:
+        return False
+    return any(
+        getattr(f, "touch", False) or getattr(f, "counter_cache", None)
+        for f in _target(field)._meta.fields
+    )
 
 
 def create_method(field: Field) -> str | None:

@@ -234,7 +234,12 @@ def triggers_for(model: type[models.Model], connection: BaseDatabaseWrapper) -> 
 
 # SQLite: row-level triggers. A trigger does not fire itself again (recursive
 # triggers are off by default), so a self-referential touch climbs the
-# ancestors with a recursive query.
+# ancestors with a recursive query. SQLite has no trigger depth: while a
+# counting trigger updates counters, a row in COUNTING tells the guards the
+# write is the triggers' own (else each counted write would count the target's
+# owners again).
+
+COUNTING = "belongsto_ext_counting"
 
 
 def _sqlite_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Trigger]:
@@ -274,6 +279,13 @@ def _sqlite_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Trigger
                 )
         if not body:
             continue
+        if any(u.counters for u in r.updates):
+            flag = q(COUNTING)
+            body = [
+                f"INSERT INTO {flag} ({q('id')}) VALUES (NULL);",
+                *body,
+                f"DELETE FROM {flag} WHERE id = (SELECT max(id) FROM {flag});",
+            ]
         if event == "update" and not r.touch:
             # Counters alone: only a moved key counts.
             timing, when = f"AFTER UPDATE OF {k}", f"OLD.{k} IS NOT NEW.{k}"
@@ -287,6 +299,7 @@ def _sqlite_owner(connection: BaseDatabaseWrapper, r: _Relation) -> list[Trigger
                 name,
                 r.owner_table,
                 (
+                    _create_counting_table(connection),
                     f"CREATE TRIGGER {q(name)} {timing} ON {q(r.owner_table)} FOR EACH ROW"
                     f"{condition} BEGIN {text} END",
                 ),
@@ -416,16 +429,32 @@ def _guards(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[
             )
             continue
         pk = q(model._meta.pk.column)
-        for timing in ("AFTER INSERT", f"AFTER UPDATE OF {c}"):
+        for timing, ours in (
+            ("AFTER INSERT", ""),
+            # Not the counting triggers' own UPDATE (see COUNTING).
+            (f"AFTER UPDATE OF {c}", f"NOT EXISTS (SELECT 1 FROM {q(COUNTING)}) AND "),
+        ):
             text = (
-                f"FOR EACH ROW WHEN NEW.{c} IS NOT {count('NEW')} BEGIN UPDATE {q(table)} "
-                f"SET {c} = {count('NEW')} WHERE {pk} = NEW.{pk}; END"
+                f"FOR EACH ROW WHEN {ours}NEW.{c} IS NOT {count('NEW')} BEGIN UPDATE "
+                f"{q(table)} SET {c} = {count('NEW')} WHERE {pk} = NEW.{pk}; END"
             )
             name = _named(table, "guard", [timing, text])
             found.append(
-                Trigger(name, table, (f"CREATE TRIGGER {q(name)} {timing} ON {q(table)} {text}",))
+                Trigger(
+                    name,
+                    table,
+                    (
+                        _create_counting_table(connection),
+                        f"CREATE TRIGGER {q(name)} {timing} ON {q(table)} {text}",
+                    ),
+                )
             )
     return found
+
+
+def _create_counting_table(connection: BaseDatabaseWrapper) -> str:
+    q = connection.ops.quote_name
+    return f"CREATE TABLE IF NOT EXISTS {q(COUNTING)} ({q('id')} integer PRIMARY KEY)"
 
 
 def _counter_table(field: BelongsToMixin) -> str:

@@ -2,13 +2,18 @@
 triggers lose nothing and deadlock nowhere.
 
 Eight threads move one SHARED pool of owners (volumes, slips and cards: every
-thread re-reads and moves the same rows) between four shared shelves, through
-``set_shelf()`` on a fresh and on a stale instance, a plain ``save()``, a
-``save()`` inside ``transaction.atomic()``, ``delete()`` and re-creation under
-the same key, ``Volume.objects.create()`` and ``create_shelf()``. Every write
-is one owner row, the way an application writes; a serialization failure or
-a deadlock is retried from the start of the write (the application's retry
-loop), a bounded number of times, and counted.
+thread re-reads and moves the same rows) between four shared shelves in two
+libraries, through ``set_shelf()`` on a fresh and on a stale instance, a plain
+``save()`` of a stale instance (an INSERT if its row was deleted), a ``save()``
+inside ``transaction.atomic()`` after ``select_for_update()``,
+``QuerySet.update()``, ``delete()`` and re-creation under the same key,
+``objects.create()`` and ``create_shelf()``; and they save stale shelves, whose
+stale counters the guard trigger replaces. Every write is of one row, the way
+an application writes; a serialization failure or a deadlock is retried from
+the start of the write (the application's retry loop), a bounded number of
+times, and counted. Each isolation level is a run of its own, set per session
+(``SET SESSION CHARACTERISTICS``), for autocommit statements and ``atomic()``
+blocks alike.
 
 A sampler thread reads, in one statement (one snapshot), every shelf's
 counters beside the COUNT(*) of its owners, all through the run: a committed
@@ -16,7 +21,11 @@ snapshot has them equal, and none negative (``slips_count`` is a
 PositiveIntegerField: PostgreSQL's CHECK refuses a negative value as well).
 At the end every counter equals its count, every thread finished, every shelf
 written to was touched no earlier than the last write's start, and at READ
-COMMITTED no write met a deadlock.
+COMMITTED no write met a deadlock. Each run prints what it committed and
+retried.
+
+The last test pins a deadlock between ``create_shelf()`` in a touched library
+and a concurrent single-row move of the same volume.
 
 Each thread has its own connection (Django opens one per thread) and closes it
 when done; every run must finish within TIME_LIMIT.
@@ -60,7 +69,7 @@ THREADS = 8
 SHELVES = 4
 OWNERS = {Volume: 6, Slip: 3, Card: 3}  # the shared pool, per model
 ROUNDS = 30  # writes per thread
-RETRIES = 40  # attempts of one write before its thread gives up
+RETRIES = 60  # attempts of one write before its thread gives up
 TIME_LIMIT = 60.0  # seconds for all threads of one run together
 SAMPLES = 5000  # at most, per run
 OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
@@ -142,11 +151,23 @@ def test_concurrent_writes_keep_every_counter_exact(
     ways: Counter[str] = Counter()  # writes that committed, by way
     lost: Counter[str] = Counter()  # writes that lost an expected race, by way
     retries: Counter[tuple[str, str]] = Counter()  # (what, way) -> retries
+    most = [1]  # the most attempts one write took
     # Shelf pk -> the latest start (before its first attempt) of a committed
     # write that moved a touching owner onto it.
     last_write: dict[int, datetime.datetime] = {}
     samples: list[int] = [0]
     bad_samples: list[tuple[Any, ...]] = []
+
+    # Each thread's own instances, read once before any thread writes and never
+    # refreshed: stale as soon as another thread writes (owners created later
+    # are read at their first use).
+    stales = [
+        {
+            (model, pk): model._base_manager.get(pk=pk)
+            for model, pk in [*pool, *((Shelf, shelf.pk) for shelf in shelves)]
+        }
+        for _ in range(THREADS)
+    ]
 
     def session(cursor: Any) -> None:
         cursor.execute(f"SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL {level}")
@@ -160,8 +181,7 @@ def test_concurrent_writes_keep_every_counter_exact(
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SHOW transaction_isolation")
                 assert cursor.fetchone()[0] == level.lower()
-            # Read once, never refreshed: stale as soon as another thread writes.
-            stale = {(m, pk): m._base_manager.get(pk=pk) for m, pk in pool}
+            stale = stales[seed]
             try:
                 for n in range(ROUNDS):
                     with lock:
@@ -189,6 +209,7 @@ def test_concurrent_writes_keep_every_counter_exact(
                             continue
                         with lock:
                             ways[way] += 1
+                            most[0] = max(most[0], attempt + 1)
                             if result is not None and model is not Card:  # Card: no touch=
                                 last_write[result] = max(last_write.get(result, began), began)
                         break
@@ -245,12 +266,13 @@ def test_concurrent_writes_keep_every_counter_exact(
             return target
 
         def queryset_update() -> int | None:
-            manager.filter(pk=pk).update(shelf_id=target)
+            if not manager.filter(pk=pk).update(shelf_id=target):
+                raise model.DoesNotExist  # deleted meanwhile: no row written, none touched
             return target
 
         def shelf_save() -> int | None:
             # A stale shelf writing its stale counters: the guard puts the counts.
-            shelf = stale.setdefault((Shelf, target or 0), Shelf.objects.get(pk=target or start_pk))
+            shelf = stale[Shelf, target or shelves[0].pk]
             shelf.name = text
             shelf.save(update_fields=["name", "volumes_count", "slips_count"])
             return None
@@ -271,7 +293,7 @@ def test_concurrent_writes_keep_every_counter_exact(
 
         def create_shelf() -> int | None:
             # A new shelf in no library: its INSERT locks no row another writer
-            # needs (a library would: see test_create_shelf_in_a_touched_library).
+            # needs (a library would: see the last test of this module).
             return manager.get(pk=pk).create_shelf(name=f"New {text}").pk
 
         return {
@@ -300,7 +322,7 @@ def test_concurrent_writes_keep_every_counter_exact(
     errors = run_threads(TIME_LIMIT, [writer(t) for t in range(THREADS)] + [sampler])
     assert not errors, errors
 
-    by_what = Counter()
+    by_what: Counter[str] = Counter()
     for (what, _), n in retries.items():
         by_what[what] += n
     with capsys.disabled():
@@ -309,7 +331,7 @@ def test_concurrent_writes_keep_every_counter_exact(
             f"{sum(lost.values())} lost races, {by_what['serialization failure']} "
             f"serialization failures and {by_what['deadlock']} deadlocks retried "
             f"{dict(Counter({f'{w}/{h}': n for (w, h), n in retries.items()}))}, "
-            f"{samples[0]} snapshots sampled"
+            f"at most {most[0]} attempts for one write, {samples[0]} snapshots sampled"
         )
 
     assert bad_samples == [], "a committed snapshot had a counter unequal to its count"
@@ -337,3 +359,73 @@ def test_concurrent_writes_keep_every_counter_exact(
     assert all(updated[shelf.pk] > start for shelf in shelves)
     assert not Library.objects.filter(updated__lte=start).exists()
 
+
+def test_create_shelf_in_a_touched_library_and_a_move_of_its_volume_do_not_deadlock() -> None:
+    """``create_shelf(library=L)`` and ``set_shelf()`` of the same volume, at READ
+    COMMITTED, interleaved so: the creator INSERTs its shelf (whose trigger
+    touches L, locking L's row until commit) and pauses before its UPDATE of the
+    volume; the mover's single-statement UPDATE of the volume locks the volume,
+    its shelves, then waits for L; the creator's UPDATE of the volume then waits
+    for the mover. Both must commit (one waiting for the other), and count."""
+    library = Library.objects.create(name="L")
+    a, b = (Shelf.objects.create(name=name, library=library) for name in "ab")
+    volume = Volume.objects.create(title="v", shelf=a)
+    ready = threading.Event()  # the mover's connection is open, its pid known
+    inserted = threading.Event()
+    mover_waits = threading.Event()  # or is done: either lets the creator go on
+    mover_pid: list[int] = []
+    failed: list[tuple[str, str]] = []  # (who, what)
+
+    def recorded(who: str, write: Callable[[], Any]) -> None:
+        try:
+            write()
+        except Exception as exc:
+            failed.append((who, retried(exc) or repr(exc)))
+            raise
+
+    def pause_before_the_volume_update(
+        execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if sql.startswith('UPDATE "tests_volume"'):
+            inserted.set()
+            assert mover_waits.wait(TIME_LIMIT)
+        return execute(sql, params, many, context)
+
+    def creator() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET deadlock_timeout = '50ms'")
+        assert ready.wait(TIME_LIMIT)
+        with connection.execute_wrapper(pause_before_the_volume_update):
+            recorded(
+                "create_shelf",
+                lambda: Volume.objects.get(pk=volume.pk).create_shelf(name="new", library=library),
+            )
+
+    def mover() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET deadlock_timeout = '50ms'")
+            cursor.execute("SELECT pg_backend_pid()")
+            mover_pid.append(cursor.fetchone()[0])
+        ready.set()
+        assert inserted.wait(TIME_LIMIT)
+        try:
+            recorded("set_shelf", lambda: Volume.objects.get(pk=volume.pk).set_shelf(b))
+        finally:
+            mover_waits.set()
+
+    def watcher() -> None:
+        # Lets the creator go on once the mover waits for a lock (L's row).
+        assert inserted.wait(TIME_LIMIT)
+        with connection.cursor() as cursor:
+            while not mover_waits.is_set():
+                cursor.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", mover_pid
+                )
+                if cursor.fetchone()[0] == "Lock":
+                    mover_waits.set()
+                time.sleep(0.01)
+
+    errors = run_threads(TIME_LIMIT, [creator, mover, watcher])
+    assert failed == []
+    assert errors == []
+    assert list(counter_drift(Volume, "shelf")) == []

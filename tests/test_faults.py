@@ -315,9 +315,16 @@ def _counted_scenarios() -> list[CountedScenario]:
             )
             # The new shelf's INSERT touches its library, which it caches: read back.
             made = (("INSERT", "tests_shelf"), ("SELECT", "tests_library"))
+            # Where rows are locked, the volume's row first (a shelf's triggers
+            # touch its library: a concurrent move of the volume takes them after it).
+            lock = (
+                (("SELECT", "tests_volume"),)
+                if owner == "existing" and connection.features.has_select_for_update
+                else ()
+            )
             out.append(
                 CountedScenario(
-                    "create", "save", owner, is_async, (*made, write, *READ_BACK, HISTORY)
+                    "create", "save", owner, is_async, (*lock, *made, write, *READ_BACK, HISTORY)
                 )
             )
             out.append(CountedScenario("create", "nosave", owner, is_async, made))
