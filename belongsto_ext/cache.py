@@ -206,6 +206,8 @@ def saving(field: BelongsToMixin, instance: models.Model) -> None:
     # would answer None for a row just created elsewhere (read your own writes).
     if instance.__dict__.get(field.attname) is not None:
         pin(field, instance)
+    if before is None and instance._state.adding:
+        return  # a new row: if its INSERT rolls back, there is no row to hold a key
     alias = instance._state.db or router.db_for_write(type(instance), instance=instance)
     connection = connections[alias]
     if connection.in_atomic_block:

@@ -27,6 +27,7 @@ that a changed option is a new name and the old trigger is dropped.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -673,12 +674,65 @@ def refresh_cached(field: BelongsToMixin, instance: models.Model, using: str) ->
         fields.extend(n for n in names if n not in fields)
         objs.setdefault(obj.pk, []).append(obj)
         todo += [(g, obj) for g in _touching(model)]
+    connection = connections[using]
     for model, (fields, objs) in pending.items():
-        rows = model._base_manager.using(using).filter(pk__in=list(objs)).values("pk", *fields)
-        for row in rows:
-            for obj in objs.get(row.pop("pk"), []):
-                for name, value in row.items():
+        for pk, values in _read_back(connection, model, tuple(fields), list(objs)):
+            for obj in objs.get(pk, []):
+                for name, value in zip(fields, values, strict=True):
                     setattr(obj, name, value)
+
+
+def _read_back(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    names: tuple[str, ...],
+    pks: list[Any],
+) -> Iterator[tuple[Any, list[Any]]]:
+    """``(pk, [value of each of names])`` for the rows ``pks`` of ``model``: one
+    SELECT, its SQL built once per model and columns (building a QuerySet cost
+    more than the read itself), values converted as the ORM converts them."""
+    sql, columns = _read_back_sql(connection.alias, model, names)
+    if sql is None:  # columns in a multi-table parent's table: the ORM joins them
+        rows = model._base_manager.using(connection.alias).filter(pk__in=pks)
+        for row in rows.values_list("pk", *names):
+            yield row[0], list(row[1:])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql}{', '.join(['%s'] * len(pks))})", pks)
+        fetched = cursor.fetchall()
+    for row in fetched:
+        values = []
+        for value, (column, converters) in zip(row, columns, strict=True):
+            for convert in converters:
+                value = convert(value, column, connection)
+            values.append(value)
+        yield values[0], values[1:]
+
+
+@functools.cache
+def _read_back_sql(
+    alias: str, model: type[models.Model], names: tuple[str, ...]
+) -> tuple[str | None, list[tuple[Any, list[Any]]]]:
+    """The read-back SELECT up to its keys' placeholders and the closing
+    parenthesis, and per column the expression and converters the ORM would apply."""
+    connection = connections[alias]
+    q = connection.ops.quote_name
+    meta = model._meta
+    fields = [meta.pk, *(_column(model, name) for name in names)]
+    if any(f not in meta.local_concrete_fields for f in fields):
+        return None, []
+    table = meta.db_table
+    columns = []
+    for field in fields:
+        column = field.get_col(table)
+        converters = [
+            *connection.ops.get_db_converters(column),
+            *column.get_db_converters(connection),
+        ]
+        columns.append((column, converters))
+    selected = ", ".join(q(f.column) for f in fields)
+    sql = f"SELECT {selected} FROM {q(table)} WHERE {q(meta.pk.column)} IN ("
+    return sql, columns
 
 
 # ------------------------------------------------------------- rebuild, drift

@@ -177,3 +177,19 @@ def test_a_constructed_instance_of_a_missing_row(
     ghost = Book(pk=book.pk + 1000, title="Ghost", publisher_id=book.publisher_id, author=new)
     assert ghost.get_previous_author_id() is None
     assert ghost.has_author_changed()
+
+
+def test_tracking_after_a_rolled_back_set_of_a_null_key() -> None:
+    """The row held NULL: after the rollback, the previous key is None again."""
+    author = factories.AuthorFactory()
+    book = Book.objects.get(pk=factories.BookFactory(author=None).pk)
+
+    def request() -> None:
+        with transaction.atomic():
+            book.set_author(author)
+            raise Boom("a later step failed")
+
+    with pytest.raises(Boom):
+        request()
+    assert row_state(book)["author_id"] is None
+    assert (book.has_author_changed(), book.get_previous_author_id()) == (True, None)
