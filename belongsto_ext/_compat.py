@@ -185,8 +185,6 @@ from django.db.models.fields import related as _related  # noqa: E402
 lazy_related_operation: Callable[..., None] = _related.lazy_related_operation  # type: ignore[attr-defined, unused-ignore]
 
 __all__ += [
-    "collector_cascade",
-    "collector_restrict",
     "collector_update",
     "gfk_descriptor_class",
     "lazy_related_operation",
@@ -203,29 +201,11 @@ def gfk_descriptor_class() -> type | None:
     return descriptor
 
 
-# An on_delete handler receives Django's deletion Collector; these are the calls
-# Django's own CASCADE, SET_NULL and RESTRICT make on it (Collector.collect(),
-# add_field_update(), add_restricted_objects(), add_dependency(): 5.2 and 6.1).
-
-
-def collector_cascade(collector: Any, link: Any, owners: Any) -> None:
-    """Delete ``owners`` too, as CASCADE does (the admin's page nests them under
-    the target through ``source_attr``)."""
-    collector.collect(
-        owners,
-        source=link.remote_field.model,
-        source_attr=link.name,
-        nullable=True,
-        fail_on_restricted=False,
-    )
+# An on_delete handler receives Django's deletion Collector; this is the call
+# Django's own SET_NULL makes on it (add_field_update(): 5.2 and 6.1). The
+# cascade and restrict calls are in anyfield.py, beside the links they name.
 
 
 def collector_update(collector: Any, field: Any, value: Any, owners: list[Any]) -> None:
     """Set ``field`` to ``value`` on ``owners`` (by primary key) before the delete."""
     collector.add_field_update(field, value, owners)
-
-
-def collector_restrict(collector: Any, link: Any, owners: Any) -> None:
-    """Refuse the delete unless ``owners`` are deleted by it too, as RESTRICT does."""
-    collector.add_restricted_objects(link, owners)
-    collector.add_dependency(link.remote_field.model, link.model)

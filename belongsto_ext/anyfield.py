@@ -6,14 +6,21 @@ an object id); nothing here adds a column, so swapping
 ``GenericForeignKey("content_type", "object_id")`` for this field needs no
 migration.
 
-``on_delete`` goes through Django's deletion machinery: for each allowed target
-model the owner gets a hidden, column-less relation (:class:`TargetLink`, a
-private field migrations never see) whose reverse side Django's ``Collector``
-finds among the target's relations, as it finds a ``ForeignKey``'s. Deleting a
+``on_delete`` goes through Django's deletion machinery. The field gets a link
+model (:func:`link_model`): an unmanaged model Django creates for it, as it
+creates a many-to-many field's through model, over the owner's table, with one
+hidden, column-less relation per allowed target model (:class:`TargetLink`).
+Django's ``Collector`` finds each relation's reverse side among the target's
+relations, as it finds a ``ForeignKey``'s; the handlers below turn the link
+model's rows into the owners, loaded by the owner's base manager. Deleting a
 target (``Model.delete()``, ``QuerySet.delete()``, the admin's confirmation
 page, which lists what would go) then cascades to, nulls, protects or restricts
-the owners pointing at it. Without ``models=`` there is no model to hang that
-relation on: any ``on_delete`` but ``DO_NOTHING`` is refused by a system check.
+the owners pointing at it. The owner model itself gets nothing: its
+``_meta.fields`` and ``_meta.get_fields()`` are a ``GenericForeignKey``'s, which
+libraries that copy or list a model's fields (django-simple-history,
+django-filter, django-import-export, GraphQL types) rely on. Without ``models=``
+there is no model to link: any ``on_delete`` but ``DO_NOTHING`` is refused by a
+system check.
 
 The methods (``get_<name>``, ``set_<name>``, ``create_<name>``, their async twins
 and ``is_<name>``) are written once below as module-level functions that take
@@ -22,9 +29,9 @@ the field, and bound per field by :func:`_make_methods`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
@@ -32,7 +39,8 @@ from django.apps import apps as global_apps
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core import checks
-from django.db import models, router, transaction
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import connections, models, router, transaction
 from django.db.models import Model
 from django.db.models.deletion import ProtectedError
 from django.db.models.lookups import Exact, In, Lookup
@@ -41,7 +49,7 @@ from . import _compat, accessors, cache, scopes, types
 from .cache import MISS
 from .fields import BelongsToMixin, MethodSpec, install_methods, register_methods
 
-__all__ = ["BelongsToAnyField", "TargetLink"]
+__all__ = ["AllowedModels", "BelongsToAnyField", "TargetLink", "link_model"]
 
 AnyScope = Any  # types.AnyScope: a scope, or a mapping {model or label: scope}
 
@@ -50,34 +58,74 @@ AnyScope = Any  # types.AnyScope: a scope, or a mapping {model or label: scope}
 #
 # Django calls an on_delete handler as handler(collector, field, sub_objs, using),
 # ``field`` being the relation whose reverse side it found on the deleted model:
-# here a TargetLink, ``sub_objs`` the owners pointing at the deleted rows.
+# here a TargetLink, ``sub_objs`` a QuerySet of its link model's rows, left
+# unevaluated (``lazy_sub_objs``) for :func:`_owners` to turn into the owners.
+# The Collector calls below (collect(), add_field_update(),
+# add_restricted_objects(), add_dependency()) are the ones Django's own CASCADE,
+# SET_NULL and RESTRICT make (5.2, 6.0, 6.1).
 
 
-def _cascade(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
-    _compat.collector_cascade(collector, link, owners)
+def _owners(link: TargetLink, rows: Any, using: str) -> Any:
+    """The owners behind the link model's ``rows``, by the owner's base manager, so
+    the Collector sees (and signals, logs, deletes) real owners: a QuerySet (one
+    query once evaluated, none if the Collector can delete it as it stands).
+
+    When the Collector joined the targets to the rows (the admin's NestedObjects
+    does, to nest each owner under its target), a list instead, each owner with
+    its target cached as ``owner.<field>``, so that listing them asks nothing more.
+    """
+    field = link.any_field
+    owners = field.model._base_manager.db_manager(using).filter(pk__in=rows.values("pk"))
+    if not rows.query.select_related:  # Query.select_related, which the Collector reads too
+        return owners
+    targets = {row.pk: link.get_cached_value(row, default=None) for row in rows}
+    found = list(owners) if targets else []
+    for owner in found:
+        target = targets.get(owner.pk)
+        if target is not None:
+            field.set_cached_value(owner, target)
+    return found
 
 
-def _set_null(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
-    # Both columns, by primary key: an UPDATE filtered on the content type would
-    # find nothing once the first UPDATE had nulled it.
-    owners = list(owners)
-    meta = link.model._meta
-    for name in (link.any_field.ct_field, link.any_field.fk_field):
-        _compat.collector_update(collector, meta.get_field(name), None, owners)
-
-
-def _protect(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
-    raise ProtectedError(
-        f"Cannot delete some instances of model '{link.remote_field.model.__name__}' "
-        f"because they are referenced through a protected BelongsToAnyField: "
-        f"'{link.model.__name__}.{link.any_field.name}'",
-        set(owners),
+def _cascade(collector: Any, link: TargetLink, rows: Any, using: str) -> None:
+    collector.collect(
+        _owners(link, rows, using),
+        source=link.remote_field.model,
+        source_attr=link.any_field.name,  # the admin nests each owner under owner.<field>
+        nullable=True,
+        fail_on_restricted=False,
     )
 
 
-def _restrict(collector: Any, link: TargetLink, owners: Any, using: str) -> None:
-    _compat.collector_restrict(collector, link, owners)
+def _set_null(collector: Any, link: TargetLink, rows: Any, using: str) -> None:
+    # Both columns, by primary key: an UPDATE filtered on the content type would
+    # find nothing once the first UPDATE had nulled it.
+    owners = list(_owners(link, rows, using))
+    meta = link.any_field.model._meta
+    for name in (link.any_field.ct_field, link.any_field.fk_field) if owners else ():
+        _compat.collector_update(collector, meta.get_field(name), None, owners)
 
+
+def _protect(collector: Any, link: TargetLink, rows: Any, using: str) -> None:
+    owners = list(_owners(link, rows, using))
+    if owners:
+        raise ProtectedError(
+            f"Cannot delete some instances of model '{link.remote_field.model.__name__}' "
+            f"because they are referenced through a protected BelongsToAnyField: "
+            f"'{link.any_field.model.__name__}.{link.any_field.name}'",
+            set(owners),
+        )
+
+
+def _restrict(collector: Any, link: TargetLink, rows: Any, using: str) -> None:
+    owners = list(_owners(link, rows, using))
+    if owners:
+        collector.add_restricted_objects(link, owners)
+        collector.add_dependency(link.remote_field.model, link.any_field.model)
+
+
+for _handler in (_cascade, _set_null, _protect, _restrict):
+    _handler.lazy_sub_objs = True  # type: ignore[attr-defined]
 
 HANDLERS: dict[Any, Callable[..., None] | None] = {
     models.DO_NOTHING: None,
@@ -88,12 +136,12 @@ HANDLERS: dict[Any, Callable[..., None] | None] = {
 }
 
 
-# -------------------------------------------------------- the hidden link
+# -------------------------------------------------------- the link model
 
 
 class _OwnersIn(Lookup):
-    """``<link>__in=targets``, as Django's ``Collector`` asks for the owners of
-    the rows it deletes: the owners whose content type is the link's model and
+    """``<link>__in=targets``, as Django's ``Collector`` asks for the rows pointing
+    at the rows it deletes: those whose content type is the link's model and
     whose object id is one of the targets' keys (converted by the object id
     field, which may be a text column holding integer keys)."""
 
@@ -123,31 +171,15 @@ class _OwnersIn(Lookup):
         return f"({ct_sql} AND {fk_sql})", (*ct_params, *fk_params)
 
 
-class _LinkDescriptor(_compat.ForwardManyToOneDescriptor):
-    """``owner.<link>``: only the object a join put there (the admin's deletion
-    page selects it), else None. Never a query: ``full_clean()`` reads every
-    field of ``_meta.fields``, this one included."""
-
-    def __get__(self, instance: Any, cls: Any = None) -> Any:
-        if instance is None:
-            return self
-        return self.field.get_cached_value(instance, default=None)
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        self.field.set_cached_value(instance, value)
-
-
 class TargetLink(models.ForeignObject):  # type: ignore[type-arg, unused-ignore]
-    """The hidden relation from the owner to one allowed target model, through
-    the object id column and restricted to that model's content type.
+    """The relation from a field's link model to one allowed target model,
+    through the object id column and restricted to that model's content type.
 
-    A private field (migrations and forms never see it; it has no column and no
-    checks of its own), named ``<field>[<app_label>.<model_name>]``. Its reverse
-    side, hidden too, is how Django's deletion machinery reaches the owners;
-    its ``on_delete`` is the field's. Installed by :class:`BelongsToAnyField`.
+    A private field of the link model, named ``<field>[<app_label>.<model_name>]``,
+    with no column and no checks of its own. Its reverse side, hidden, is how
+    Django's deletion machinery reaches the owners; its ``on_delete`` is the
+    field's. Made by :func:`link_model`.
     """
-
-    forward_related_accessor_class = _LinkDescriptor
 
     def __init__(
         self,
@@ -173,8 +205,6 @@ class TargetLink(models.ForeignObject):  # type: ignore[type-arg, unused-ignore]
     def contribute_to_class(
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
-        if getattr(self, "mti_inherited", False):
-            return  # a multi-table child installs links of its own copy of the field
         kwargs["private_only"] = True
         super().contribute_to_class(cls, name, *args, **kwargs)
 
@@ -196,6 +226,74 @@ class TargetLink(models.ForeignObject):  # type: ignore[type-arg, unused-ignore]
         # A join (the admin's select_related()) matches the content type too.
         ct_field: Any = self.model._meta.get_field(self.any_field.ct_field)
         return In(ct_field.get_col(related_alias), self.content_type_ids(None))
+
+
+def _column(field: Any, *, primary_key: bool = False) -> models.Field[Any, Any]:
+    """A plain field over ``field``'s column, of the type of the values it holds
+    (a foreign key's column as its target's key; an auto key as its integer)."""
+    column = field.column
+    while field.is_relation:
+        field = field.target_field
+    if isinstance(field, models.fields.AutoFieldMixin) and not primary_key:
+        plain = next(
+            kind
+            for kind in type(field).__mro__
+            if issubclass(kind, models.IntegerField)
+            and not issubclass(kind, models.fields.AutoFieldMixin)
+        )
+        return plain(db_column=column, null=True)
+    _name, _path, args, kwargs = field.deconstruct()
+    for option in ("unique", "db_index", "default", "db_default", "choices", "validators"):
+        kwargs.pop(option, None)
+    kwargs.update(db_column=column, primary_key=primary_key, null=not primary_key)
+    copy: models.Field[Any, Any] = type(field)(*args, **kwargs)
+    return copy
+
+
+def link_model(field: BelongsToAnyField, targets: Iterable[type[Model]]) -> type[Model]:
+    """The model that carries ``field``'s :class:`TargetLink` to each of ``targets``.
+
+    Unmanaged, over the owner's table, with three fields (the owner's primary
+    key, content type and object id columns) and the links; auto-created (as a
+    many-to-many field's through model is), so migrations, content types,
+    permissions and system checks pass it by. Registered in the owner's app
+    registry, where Django's reverse-relation graph finds the links.
+    """
+    owner = field.model
+    meta = owner._meta
+    by_concrete: dict[type[Model], list[type[Model]]] = {}
+    for target in targets:
+        concrete: Any = target._meta.concrete_model
+        by_concrete.setdefault(concrete, []).append(
+            concrete if field.for_concrete_model else target
+        )
+    handler = HANDLERS[field.on_delete]
+    assert handler is not None  # contribute_to_class() asks for links only then
+    attrs: dict[str, Any] = {
+        "__module__": owner.__module__,
+        "Meta": type(
+            "Meta",
+            (),
+            {
+                "app_label": meta.app_label,
+                "apps": meta.apps,
+                "db_table": meta.db_table,
+                "managed": False,
+                "auto_created": owner,
+                "default_permissions": (),
+            },
+        ),
+        meta.pk.attname: _column(meta.pk, primary_key=True),
+        field.ct_field: _column(field.ct),
+        field.fk_field: _column(field.fk),
+    }
+    for concrete, stored_as in by_concrete.items():
+        link = TargetLink(field, concrete, tuple(dict.fromkeys(stored_as)), handler)
+        attrs[f"{field.name}[{concrete._meta.label_lower}]"] = link
+    # Named as Django names a many-to-many through model: <Owner>_<field>. Django's
+    # Collector names a protected relation "'<Owner>_<field>.<field>[<app.target>]'".
+    model: type[Model] = type(f"{meta.object_name}_{field.name}", (models.Model,), attrs)
+    return model
 
 
 TargetLink.register_lookup(_OwnersIn)
@@ -528,11 +626,17 @@ def _check_model(
     return model
 
 
-def _prepare(
-    field: BelongsToAnyField, instance: models.Model, args: tuple[Any, ...]
-) -> tuple[Any, Any, Any]:
-    """``(content type, key, object or None)`` to assign, validated; raises before
-    anything changes."""
+class _Prepared(NamedTuple):
+    """What ``set_<name>()`` assigns, validated."""
+
+    ct: Any  # the content type, or None
+    key: Any  # the object id, or None
+    obj: models.Model | None  # the instance given, if one was
+    model: type[models.Model] | None  # the model given with a key, whose row is checked
+
+
+def _prepare(field: BelongsToAnyField, instance: models.Model, args: tuple[Any, ...]) -> _Prepared:
+    """Validate ``set_<name>()``'s arguments; raises before anything changes."""
     if len(args) == 2:
         model = _check_model(field, instance, args[0], "the model")
         value = args[1]
@@ -543,7 +647,7 @@ def _prepare(
             )
         key = accessors._coerce(_key_of(field.name, model), instance, value)  # type: ignore[arg-type]
         ct = field.get_content_type(model=model, using=instance._state.db)
-        return ct, key, None
+        return _Prepared(ct, key, None, model)
     if len(args) != 1:
         raise TypeError(
             f"{_label(field, instance)}: set_{field.name}() takes an instance, None, or a model "
@@ -556,7 +660,7 @@ def _prepare(
                 f"{_label(field, instance)}: cannot set None: {field.ct_field} and {field.fk_field} "
                 f"are not both nullable (null=True)."
             )
-        return None, None, None
+        return _Prepared(None, None, None, None)
     if not isinstance(value, models.Model) or isinstance(value, type):
         raise TypeError(f"{_label(field, instance)}: cannot set {value!r}. {field.expected()}")
     _check_model(field, instance, type(value), "the model")
@@ -564,13 +668,80 @@ def _prepare(
         raise ValueError(
             f"{_label(field, instance)}: cannot set an unsaved {type(value).__name__}; save it first."
         )
-    if not router.allow_relation(value, instance):
+    return _Prepared(field.get_content_type(obj=value), value.pk, value, None)
+
+
+def _relate(field: BelongsToAnyField, instance: models.Model, obj: models.Model) -> None:
+    """Ask the router's ``allow_relation()`` about pointing at ``obj``, after giving
+    an unsaved owner the database the router picks for writing it, as Django's
+    descriptors do for ``owner.<foreign key> = obj``. The caller's snapshot puts
+    the owner's database back if anything fails."""
+    if instance._state.db is None:
+        instance._state.db = router.db_for_write(type(instance), instance=obj)
+    if not router.allow_relation(obj, instance):
         raise ValueError(
-            f"{_label(field, instance)}: cannot set {value!r}: the database router does not "
-            f"allow this relation."
+            f"{_label(field, instance)}: cannot point at {obj!r} on {obj._state.db!r} from "
+            f"{type(instance).__name__} on {instance._state.db!r}: the database router does "
+            f"not allow this relation."
         )
-    ct = field.get_content_type(obj=value)
-    return ct, value.pk, value
+
+
+def _point(field: BelongsToAnyField, instance: models.Model, ct: Any, key: Any, obj: Any) -> None:
+    """Assign the two columns and Django's cache (``obj``, or nothing for a bare key)."""
+    setattr(instance, field.ct_field, ct)
+    setattr(instance, field.fk_field, key)
+    if obj is not None or ct is None:
+        field.set_cached_value(instance, obj)
+    elif field.is_cached(instance):
+        field.delete_cached_value(instance)
+    cache.drop(field, instance)  # type: ignore[arg-type]
+
+
+def _save(field: BelongsToAnyField, instance: models.Model, save_kwargs: dict[str, Any]) -> None:
+    """Save the two columns (and ``auto_now`` ones); a new owner is inserted whole."""
+    if not (
+        instance._state.adding or "update_fields" in save_kwargs or save_kwargs.get("force_insert")
+    ):
+        save_kwargs["update_fields"] = accessors._update_fields(
+            type(instance), field.ct_field, field.fk_field
+        )
+    instance.save(**save_kwargs)
+
+
+def _check_row(
+    field: BelongsToAnyField, instance: models.Model, model: type[models.Model], key: Any
+) -> None:
+    """Refuse a key no row of ``model`` has (in any scope: the base manager), in the
+    transaction of the write. Where the database can, the row is locked against
+    deletion until that transaction ends (``FOR NO KEY UPDATE``), as a foreign
+    key's constraint check would: nobody deletes it between the check and the write."""
+    using = router.db_for_write(model, instance=instance)
+    rows = model._base_manager.db_manager(using).filter(pk=key)
+    features = connections[using].features
+    if features.has_select_for_update:
+        rows = rows.select_for_update(no_key=features.has_select_for_no_key_update)
+    if not rows.exists():
+        raise ValueError(
+            f"{_label(field, instance)}: there is no {model.__name__} with "
+            f"{model._meta.pk.name} {key!r} to point at. Pass the key of an existing row, an "
+            f"instance, or create the row with create_{field.name}()."
+        )
+
+
+@contextlib.contextmanager
+def _transaction(*aliases: str) -> Iterator[set[str]]:
+    """One transaction (``transaction.atomic()``) on each database of ``aliases``,
+    yielding the set of those whose transaction has committed. An error can still
+    come after a commit (a failing ``on_commit()`` callback): the writes stay, and
+    the instance must stay with them."""
+    committed: set[str] = set()
+    with contextlib.ExitStack() as stack:
+        for alias in dict.fromkeys(aliases):
+            stack.enter_context(transaction.atomic(using=alias))
+            # First in line: it runs right after the commit, before any callback the
+            # save registers, which may raise.
+            transaction.on_commit(functools.partial(committed.add, alias), using=alias)
+        yield committed
 
 
 def set_target(
@@ -582,29 +753,28 @@ def set_target(
     **save_kwargs: Any,
 ) -> None:
     """Point the relation at an instance, at ``(Model, key)`` or at None; save only
-    the two columns (and ``auto_now`` ones). A failed save restores the instance."""
-    ct, key, obj = _prepare(field, instance, args)
+    the two columns (and ``auto_now`` ones), in one transaction with the check
+    that ``(Model, key)`` has a row. If the database keeps nothing, the instance
+    is put back as it was."""
+    ct, key, obj, model = _prepare(field, instance, args)
     states = [accessors._state_of(instance)]
+    committed: set[str] = set()
+    owner_db = None
     try:
-        setattr(instance, field.ct_field, ct)
-        setattr(instance, field.fk_field, key)
-        if obj is not None or ct is None:
-            field.set_cached_value(instance, obj)
-        elif field.is_cached(instance):
-            field.delete_cached_value(instance)
-        cache.drop(field, instance)  # type: ignore[arg-type]
+        if obj is not None:
+            _relate(field, instance, obj)
+        _point(field, instance, ct, key, obj)
         if save:
-            if not (
-                instance._state.adding
-                or "update_fields" in save_kwargs
-                or save_kwargs.get("force_insert")
-            ):
-                save_kwargs["update_fields"] = accessors._update_fields(
-                    type(instance), field.ct_field, field.fk_field
-                )
-            instance.save(**save_kwargs)
+            owner_db = save_kwargs.get("using") or router.db_for_write(
+                type(instance), instance=instance
+            )
+            with _transaction(owner_db) as committed:
+                if model is not None:
+                    _check_row(field, instance, model, key)
+                _save(field, instance, save_kwargs)
     except BaseException:
-        accessors._restore(states)
+        if owner_db not in committed:
+            accessors._restore(states)
         raise
 
 
@@ -646,24 +816,26 @@ def create_target(
             f"{model.__name__} field names to values, not {values!r}."
         )
     target_db = router.db_for_write(model, instance=instance)
-    owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
+    # The owner, and the objects given as values: building and saving the new
+    # object may write to them in memory (a one-to-one's reverse cache, a
+    # database for an unsaved one).
     states = [accessors._state_of(instance)]
+    states += [accessors._state_of(v) for v in data.values() if isinstance(v, models.Model)]
+    committed: set[str] = set()
+    owner_db = None
     try:
         obj = model(**data)  # an unknown field name raises TypeError here
         obj._state.db = target_db
-        if not router.allow_relation(obj, instance):
-            raise ValueError(
-                f"{_label(field, instance)}: cannot create a {model.__name__} on {target_db!r}: "
-                f"the database router prevents this relation."
-            )
-        with (
-            transaction.atomic(using=target_db),
-            transaction.atomic(using=owner_db) if owner_db != target_db else nullcontext(),
-        ):
+        _relate(field, instance, obj)
+        owner_db = router.db_for_write(type(instance), instance=instance) if save else target_db
+        with _transaction(target_db, owner_db) as committed:
             obj.save(force_insert=True, using=target_db)
-            set_target(field, instance, obj, save=save)
+            _point(field, instance, field.get_content_type(obj=obj), obj.pk, obj)
+            if save:
+                _save(field, instance, {})
     except BaseException:
-        accessors._restore(states)
+        if owner_db not in committed:
+            accessors._restore(states)
         raise
     return obj
 
@@ -784,6 +956,45 @@ def _make_methods(field: BelongsToAnyField) -> tuple[Callable[..., Any], ...]:
 register_methods(_make_methods)
 
 
+# ------------------------------------------------------------ validation
+
+
+class AllowedModels:
+    """The validator of the content type column of a BelongsToAnyField with
+    ``models=``: the value (a content type or its id) must be one of those models'."""
+
+    def __init__(self, field: BelongsToAnyField) -> None:
+        self.field = field
+
+    def __call__(self, value: Any) -> None:
+        ct_id = value.pk if isinstance(value, models.Model) else value
+        if ct_id is None:
+            return
+        try:
+            ct = ContentType.objects.get_for_id(ct_id)
+        except (ContentType.DoesNotExist, ValueError, TypeError):
+            return  # the foreign key's own validation reports a missing content type
+        model = ct.model_class()
+        if model is not None and self.field.allows(model):
+            return
+        raise ValidationError(
+            "%(field)s cannot point at %(value)s: it allows %(allowed)s only.",
+            # Not "invalid": the foreign key would put its own message in its place.
+            code="model_not_allowed",
+            params={
+                "field": f"{self.field.model.__name__}.{self.field.name}",
+                "value": model._meta.label if model is not None else f"{ct.app_label}.{ct.model}",
+                "allowed": ", ".join(self.field.labels()),
+            },
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AllowedModels) and other.field is self.field
+
+    def __hash__(self) -> int:
+        return hash((AllowedModels, id(self.field)))
+
+
 # ------------------------------------------------------------------ the field
 
 
@@ -809,6 +1020,7 @@ class BelongsToAnyField(GenericForeignKey):
         self.on_delete = on_delete
         self.scopes = None  # what scopes.cache_key() reads: every manager name is accepted
         self._resolved: tuple[type[Model], ...] | None = None
+        self.link_model: type[Model] | None = None  # see link_model()
 
     @property
     def scoped_cache_name(self) -> str:
@@ -898,35 +1110,33 @@ class BelongsToAnyField(GenericForeignKey):
         if _DescriptorBase is not object:
             setattr(cls, name, _AnyDescriptor(self))
         install_methods(cls, name, METHODS, _make_methods(self))
-        handler = HANDLERS.get(self.on_delete, MISS)
-        if (
-            handler not in (None, MISS)
-            and self.allowed
-            and not cls._meta.abstract
-            and not getattr(self, "mti_inherited", False)
-        ):
+        if cls._meta.abstract or getattr(self, "mti_inherited", False) or not self.allowed:
+            return  # a multi-table child: the parent's field validates and links
+        _compat.lazy_related_operation(self._validate_models, cls)
+        if HANDLERS.get(self.on_delete, MISS) not in (None, MISS):
             _compat.lazy_related_operation(self._install_links, cls, *self.allowed)
 
+    def _validate_models(self, owner: type[models.Model]) -> None:
+        """Make the content type column refuse a model ``models=`` does not allow, in
+        ``full_clean()`` (so ModelForms and the admin) and in a DRF
+        ``ModelSerializer``, which both run the model field's validators. The
+        validator joins the field's ``validators`` list, not its ``validators=``
+        option: migrations do not see it."""
+        try:
+            ct: Any = owner._meta.get_field(self.ct_field)
+        except FieldDoesNotExist:
+            return  # contenttypes.E002, from GenericForeignKey's checks
+        ct.validators.append(AllowedModels(self))
+
     def _install_links(self, owner: type[models.Model], *targets: type[models.Model]) -> None:
-        """One hidden TargetLink per allowed concrete model, once all are loaded."""
-        handler = HANDLERS[self.on_delete]
-        assert handler is not None  # contribute_to_class() schedules this only then
-        by_concrete: dict[type[Model], list[type[Model]]] = {}
-        for target in targets:
-            concrete: Any = target._meta.concrete_model
-            by_concrete.setdefault(concrete, []).append(
-                concrete if self.for_concrete_model else target
-            )
-        for concrete, link_models in by_concrete.items():
-            link = TargetLink(self, concrete, tuple(dict.fromkeys(link_models)), handler)
-            link.contribute_to_class(owner, f"{self.name}[{concrete._meta.label_lower}]")
+        """The link model, once the owner and every allowed model are loaded."""
+        self.link_model = link_model(self, targets)
 
     def links(self) -> list[TargetLink]:
-        return [
-            f
-            for f in self.model._meta.private_fields
-            if isinstance(f, TargetLink) and f.any_field is self
-        ]
+        """The hidden relations ``on_delete`` goes through (none without one)."""
+        if self.link_model is None:
+            return []
+        return [f for f in self.link_model._meta.private_fields if isinstance(f, TargetLink)]
 
     def get_prefetch_querysets(self, instances: Any, querysets: Any = None) -> Any:
         """Django's prefetch of ``<name>`` (5.2); a ``ScopedPrefetch`` loads its scope instead."""

@@ -9,16 +9,22 @@ admin's deletion page is in tests/test_any_admin.py.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import factory
 import pytest
+from django import forms
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.contenttypes.prefetch import GenericPrefetch
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
+from django.db.models.signals import post_save
+from django.test import override_settings
 from django.test.utils import isolate_apps
 
 import belongsto_ext
@@ -246,9 +252,9 @@ def test_set_an_instance_saves_only_the_two_columns_and_auto_now(
     post, photo = PostFactory(), PhotoFactory()
     comment = on(post)
     comment.body = "unsaved edit"
-    with django_assert_num_queries(1) as ctx:
+    with django_assert_num_queries(3) as ctx:  # SAVEPOINT, UPDATE, RELEASE
         comment.set_target(photo)
-    sql = ctx.captured_queries[0]["sql"]
+    sql = ctx.captured_queries[1]["sql"]
     assert sql.startswith("UPDATE") and '"body"' not in sql and '"updated"' in sql
     row = row_state(comment)
     assert row["object_id"] == photo.pk
@@ -258,13 +264,17 @@ def test_set_an_instance_saves_only_the_two_columns_and_auto_now(
         assert comment.get_target(scope=False) is photo
 
 
-def test_set_a_model_and_a_key_converts_it_without_reading_the_row(
+def test_set_a_model_and_a_key_converts_it_and_checks_the_row_in_the_same_transaction(
     django_assert_num_queries: Any,
 ) -> None:
     post = PostFactory()
     comment = on(PhotoFactory())
-    with django_assert_num_queries(1):  # the UPDATE, no SELECT of the post
+    with django_assert_num_queries(4) as ctx:  # SAVEPOINT, SELECT of the post, UPDATE, RELEASE
         comment.set_target(AnyPost, str(post.pk))
+    verbs = [q["sql"].split()[0] for q in ctx.captured_queries]
+    assert verbs == ["SAVEPOINT", "SELECT", "UPDATE", "RELEASE"]
+    if connection.vendor == "postgresql":  # nobody deletes the post before the UPDATE commits
+        assert ctx.captured_queries[1]["sql"].endswith("FOR NO KEY UPDATE")
     assert comment.object_id == post.pk
     assert comment.get_target() == post
 
@@ -534,7 +544,7 @@ def test_protect_refuses_and_changes_nothing(how: str) -> None:
     with pytest.raises(ProtectedError) as excinfo:
         delete(post, how)
     assert set(excinfo.value.protected_objects) == {pin}
-    assert "AnyPin.target[tests.anypost]" in str(excinfo.value)
+    assert "'AnyPin_target.target[tests.anypost]'" in str(excinfo.value)
     assert AnyPost.objects.filter(pk=post.pk).exists()
     assert AnyPin.objects.filter(pk=pin.pk).exists()
     assert AnyComment.objects.filter(pk=comment.pk).exists()
@@ -717,3 +727,228 @@ def test_writers_are_marked_alters_data() -> None:
         assert getattr(AnyComment, name).alters_data is True
     for name in ("get_target", "aget_target", "is_target"):
         assert not getattr(getattr(AnyComment, name), "alters_data", False)
+
+
+# ====================================================== models= enforced
+
+
+def disallowed(comment: AnyComment) -> AnyTag:
+    """Point ``comment`` at an AnyTag by its columns, as a form or an API would."""
+    tag = AnyTag.objects.create(name="not allowed")
+    comment.content_type = ContentType.objects.get_for_model(AnyTag)
+    comment.object_id = tag.pk
+    return tag
+
+
+ALLOWED = (
+    "AnyComment.target cannot point at tests.AnyTag: it allows tests.AnyPost, tests.AnyPhoto only."
+)
+
+
+def test_full_clean_refuses_a_content_type_models_does_not_allow() -> None:
+    comment = AnyComment(body="b")
+    disallowed(comment)
+    with pytest.raises(ValidationError) as excinfo:
+        comment.full_clean()
+    assert excinfo.value.message_dict == {"content_type": [ALLOWED]}
+    comment.target = PostFactory()
+    comment.full_clean()  # an allowed model passes
+    AnyNote(target=AnyTag.objects.create(name="t")).full_clean()  # no models=: anything
+
+
+def test_a_model_form_refuses_it_and_saves_nothing() -> None:
+    class CommentForm(forms.ModelForm):  # type: ignore[type-arg]
+        class Meta:
+            model = AnyComment
+            fields = ["body", "content_type", "object_id"]
+
+    tag = AnyTag.objects.create(name="t")
+    data = {"body": "b", "content_type": ContentType.objects.get_for_model(AnyTag).pk}
+    form = CommentForm(data={**data, "object_id": tag.pk})
+    assert not form.is_valid()
+    assert form.errors == {"content_type": [ALLOWED]}
+    assert not AnyComment.objects.exists()
+
+
+def test_set_a_model_and_a_key_with_no_row_is_refused_and_changes_nothing() -> None:
+    comment = on(PostFactory())
+    comment.get_target()
+    missing = AnyPhoto.all_photos.order_by("-pk").values_list("pk", flat=True).first() or 0
+    before, row = memory_state(comment), row_state(comment)
+    with pytest.raises(
+        ValueError, match=rf"AnyComment\.target: there is no AnyPhoto with id {missing + 1}"
+    ):
+        comment.set_target(AnyPhoto, missing + 1)
+    assert memory_state(comment) == before
+    assert row_state(comment) == row
+
+
+def test_the_row_a_key_names_may_be_out_of_the_default_scope() -> None:
+    hidden = PhotoFactory(hidden=True)  # AnyPhoto's default manager hides it; the row exists
+    comment = on(PostFactory())
+    comment.set_target(AnyPhoto, hidden.pk)
+    assert row_state(comment)["object_id"] == hidden.pk
+
+
+# ===================================================== unsaved owners
+
+
+@pytest.fixture
+def router() -> Any:
+    """The test project's router: relations within one database only; the owner
+    of an unsaved instance is the database the router picks for writing it."""
+    with override_settings(DATABASE_ROUTERS=["testproject.routers.PrimaryReplicaRouter"]):
+        yield
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica", "other"])
+@pytest.mark.parametrize("save", [True, False])
+def test_set_on_an_unsaved_owner_works_as_the_descriptor_does(router: Any, save: bool) -> None:
+    post = PostFactory()
+    comment = AnyComment(body="new")
+    comment.set_target(post, save=save)
+    assert comment._state.db == "default"
+    assert comment.target == post
+    assert AnyComment.objects.filter(pk=comment.pk).exists() is save
+    django_way = AnyComment(body="assigned")
+    django_way.target = post  # Django's GenericForeignKey descriptor
+    assert django_way._state.db == comment._state.db
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica", "other"])
+@pytest.mark.parametrize("save", [True, False])
+def test_create_on_an_unsaved_owner_works_too(router: Any, save: bool) -> None:
+    comment = AnyComment(body="new")
+    photo = comment.create_target(AnyPhoto, caption="made", save=save)
+    assert AnyPhoto.all_photos.filter(pk=photo.pk).exists()
+    assert comment.target == photo
+    assert AnyComment.objects.filter(body="new").exists() is save
+
+
+# ======================================= one transaction: kept or put back
+
+
+class Refused(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def failing(sender: type[models.Model] = AnyComment) -> Iterator[None]:
+    """A post_save receiver of ``sender`` that raises, after the UPDATE."""
+
+    def refuse(**kwargs: Any) -> None:
+        raise Refused("after the UPDATE")
+
+    post_save.connect(refuse, sender=sender, weak=False, dispatch_uid="test_any.refuse")
+    try:
+        yield
+    finally:
+        post_save.disconnect(sender=sender, dispatch_uid="test_any.refuse")
+
+
+WRITES = {
+    "an instance": lambda c, photo: c.set_target(photo),
+    "a model and a key": lambda c, photo: c.set_target(AnyPhoto, photo.pk),
+    "None": lambda c, photo: c.set_target(None),
+    "create": lambda c, photo: c.create_target(AnyPhoto, caption="rolled back"),
+    "async set": lambda c, photo: run(lambda: c.aset_target(photo)),
+    "async create": lambda c, photo: run(lambda: c.acreate_target(AnyPhoto, caption="rb")),
+}
+
+
+def fails_and_changes_nothing(write: str) -> None:
+    comment = on(PostFactory())
+    comment.get_target()
+    photo = PhotoFactory()
+    photos = AnyPhoto.all_photos.count()
+    before, row = memory_state(comment), row_state(comment)
+    with failing(), pytest.raises(Refused):
+        WRITES[write](comment, photo)
+    assert row_state(comment) == row
+    assert memory_state(comment) == before
+    assert AnyPhoto.all_photos.count() == photos
+
+
+@pytest.mark.parametrize("write", ["an instance", "a model and a key", "None", "create"])
+def test_a_receiver_failing_after_the_update_inside_a_transaction_changes_nothing(
+    write: str,
+) -> None:
+    fails_and_changes_nothing(write)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("write", list(WRITES))
+def test_a_receiver_failing_after_the_update_in_autocommit_changes_nothing(write: str) -> None:
+    fails_and_changes_nothing(write)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("write", ["an instance", "a model and a key", "create"])
+def test_an_on_commit_callback_failing_after_the_commit_leaves_the_instance_on_the_new_state(
+    write: str,
+) -> None:
+    comment = on(PostFactory())
+    photo = PhotoFactory()
+
+    def schedule(**kwargs: Any) -> None:
+        def callback() -> None:
+            raise Refused("after the commit")
+
+        transaction.on_commit(callback)
+
+    post_save.connect(schedule, sender=AnyComment, weak=False, dispatch_uid="test_any.schedule")
+    try:
+        with pytest.raises(Refused):
+            WRITES[write](comment, photo)
+    finally:
+        post_save.disconnect(sender=AnyComment, dispatch_uid="test_any.schedule")
+    row = row_state(comment)
+    assert row["content_type_id"] == ContentType.objects.get_for_model(AnyPhoto).pk
+    assert (comment.content_type_id, comment.object_id) == (
+        row["content_type_id"],
+        row["object_id"],
+    )
+
+
+def test_a_failed_create_puts_back_every_object_it_was_given() -> None:
+    from tests.anyeco.models import Badge, Holder, Note
+
+    holder = Holder.objects.create(name="h")
+    note = Note.objects.create(body="n", target=PostFactory())
+    before, row, given = memory_state(note), row_state(note), memory_state(holder)
+    with failing(Note), pytest.raises(Refused):
+        note.create_target(Badge, label="b", holder=holder)
+    assert memory_state(holder) == given  # Badge(holder=holder) had cached itself there
+    assert memory_state(note) == before
+    assert row_state(note) == row
+    assert not Badge.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@isolate_apps("tests")
+def test_an_owner_keyed_by_its_parent_link_cascades_with_its_parent(made_by_hand: Any) -> None:
+    """The link model copies the owner's key column as the key it holds (the parent's)."""
+
+    class Target(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class Base(models.Model):
+        class Meta:
+            app_label = "tests"
+
+    class Owner(Base):
+        content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+        object_id = models.PositiveBigIntegerField()
+        target = BelongsToAnyField(models=[Target], on_delete=models.CASCADE)
+
+        class Meta:
+            app_label = "tests"
+
+    made_by_hand(Target, Base, Owner)
+    gone, kept = Target.objects.create(), Target.objects.create()
+    Owner.objects.create(target=gone)
+    other = Owner.objects.create(target=kept)
+    gone.delete()
+    assert list(Owner.objects.all()) == [other]
+    assert list(Base.objects.values_list("pk", flat=True)) == [other.pk]

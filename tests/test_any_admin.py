@@ -12,7 +12,16 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import path
 
 from tests.helpers import row_state
-from tests.models import AnyBookmark, AnyComment, AnyFlag, AnyNote, AnyPhoto, AnyPin, AnyPost
+from tests.models import (
+    AnyBookmark,
+    AnyComment,
+    AnyFlag,
+    AnyNote,
+    AnyPhoto,
+    AnyPin,
+    AnyPost,
+    AnyTag,
+)
 
 site = admin.AdminSite(name="any")
 site.register(AnyPost)
@@ -105,3 +114,40 @@ def test_the_changelist_bulk_delete_action_cascades(admin_client: Any) -> None:
     assert "on p0" in page and "on p1" in page  # the confirmation lists them
     admin_client.post("/admin/tests/anypost/", {**data, "post": "yes"})
     assert not AnyComment.objects.exists()
+
+
+def test_the_add_form_refuses_a_model_that_models_does_not_allow(admin_client: Any) -> None:
+    tag = AnyTag.objects.create(name="not allowed")
+    data = {
+        "body": "b",
+        "content_type": ContentType.objects.get_for_model(AnyTag).pk,
+        "object_id": tag.pk,
+    }
+    response = admin_client.post("/admin/tests/anycomment/add/", data)
+    assert response.status_code == 200  # the form again, with the error
+    page = response.content.decode()
+    assert (
+        "AnyComment.target cannot point at tests.AnyTag: it allows tests.AnyPost, "
+        "tests.AnyPhoto only." in page
+    )
+    assert not AnyComment.objects.exists()
+    post = AnyPost.objects.create(title="allowed")
+    data.update(content_type=ContentType.objects.get_for_model(AnyPost).pk, object_id=post.pk)
+    assert admin_client.post("/admin/tests/anycomment/add/", data).status_code == 302
+    assert AnyComment.objects.get().target == post
+
+
+def test_the_delete_page_reads_the_owners_in_one_query_however_many(admin_client: Any) -> None:
+    """The owners come with their target cached: listing them nested asks nothing more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for n in (1, 4):
+        post = AnyPost.objects.create(title=f"{n} comments")
+        for i in range(n):
+            AnyComment.objects.create(body=f"c{i}", target=post)
+        with CaptureQueriesContext(connection) as ctx:
+            confirmation(admin_client, post)
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]

@@ -208,11 +208,19 @@ def test_set_target_writes_the_two_columns_and_refuses_before_any_change(
     demo: tuple[str, list[Call]],
 ) -> None:
     _, calls = demo
-    for code in ("on_gone.set_target(kindred)", "on_gone.set_target(Author, str(butler.pk))"):
+    # One transaction: the UPDATE, and for a model and a key the check that its row exists.
+    for code, verbs in (
+        ("on_gone.set_target(kindred)", ["BEGIN", "UPDATE", "COMMIT"]),
+        ("on_gone.set_target(Author, str(butler.pk))", ["BEGIN", "SELECT", "UPDATE", "COMMIT"]),
+    ):
         call = find(calls, code)[0]
-        assert (call.outcome, call.count) == ("-> None", 1)
-        assert call.sql[0].startswith('UPDATE "library_comment" SET "content_type_id" = ')
-        assert '"object_id" = ' in call.sql[0] and '"body"' not in call.sql[0]
+        assert (call.outcome, call.count) == ("-> None", len(verbs))
+        # BEGIN/COMMIT, or SAVEPOINT/RELEASE inside the test's transaction.
+        opened = {"SAVEPOINT": "BEGIN", "RELEASE": "COMMIT"}
+        assert [opened.get(v, v) for sql in call.sql for v in [sql.split(None, 1)[0]]] == verbs
+        update = call.sql[verbs.index("UPDATE")]
+        assert update.startswith('UPDATE "library_comment" SET "content_type_id" = ')
+        assert '"object_id" = ' in update and '"body"' not in update
     cached, by_key = find(calls, "on_gone.get_target()")[1:3]
     assert (cached.outcome, cached.count) == ("-> <Book: Kindred>", 0)
     assert (by_key.outcome, by_key.count) == ("-> <Author: Octavia E. Butler>", 1)

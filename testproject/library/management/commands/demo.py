@@ -270,7 +270,7 @@ class Command(BaseCommand):
         self.run('kindred = Book.objects.get(title="Kindred")')
         self.run("on_gone.set_target(kindred)")
         self.run("on_gone.get_target()")
-        self.note("A model and a key, converted and checked, without reading the row:")
+        self.note("A model and a key, converted, and its row checked in the same transaction:")
         self.run("on_gone.set_target(Author, str(butler.pk))")
         self.run("on_gone.get_target()")
         self.note("Refused before the comment or the database changes:")
