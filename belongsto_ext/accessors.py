@@ -78,9 +78,15 @@ def get_related(
             scopes.cache_key(model, scope, field)  # still refuse a bad scope
         return None
     key = scopes.cache_key(model, scope, field)
+    # Answers are stored under the scope's own key only when it is static
+    # (scopes.in_context()): a hit there needs no decision. Else the scope is
+    # named as it is in this context.
     obj = cache.lookup(field, instance, key, using)
-    if obj is MISS and using is None and _django_answers(field, instance, key, value):
-        obj = field.get_cached_value(instance)
+    if obj is MISS and (here := scopes.in_context(model, key)) is not key:
+        key = here
+        obj = cache.lookup(field, instance, key, using)
+    if obj is MISS and using is None:
+        obj = _django_answer(field, instance, key, value)
     if obj is MISS and fetch:
         obj = _fetch(field, instance, key, value, using)
     return obj
@@ -98,13 +104,23 @@ async def aget_related(
     return obj
 
 
-def _django_answers(field: Field, instance: models.Model, key: Hashable, value: Any) -> bool:
-    """Whether the object Django holds for ``instance.<name>`` (select_related,
-    prefetch_related, assignment ...) answers scope ``key``: only when that
-    scope is certain to select every row, on the database it would read."""
-    return field.is_cached(instance) and scopes.selects_every_row(
+def _django_answer(field: Field, instance: models.Model, key: Hashable, value: Any) -> Any:
+    """The object Django holds for ``instance.<name>`` (select_related,
+    prefetch_related, assignment ...) when it answers scope ``key``, else MISS:
+    only when that scope is certain to select every row, on the database it
+    would read.
+
+    A None Django holds for a key that is not null never answers: the query
+    that loaded it (a join another library filters, a base manager that
+    filters, a ``Prefetch`` QuerySet) is not known, and a scope may see rows
+    it did not.
+    """
+    obj = _compat.fields_cache(instance).get(field.cache_name)
+    if obj is None or not scopes.selects_every_row(
         _target(field), key, _read_alias(field, instance, key, value, None)
-    )
+    ):
+        return MISS
+    return obj
 
 
 def _read_alias(
@@ -192,8 +208,11 @@ def load(
     keys the database takes.
 
     Instances with a null key, or whose answer a cache holds, are skipped.
+    ``key`` is a scope's key (:func:`scopes.cache_key`), named here as the
+    scope is in the current context.
     """
     model = _target(field)
+    key = scopes.in_context(model, key)
     name = cache.entry(field, key, using)
     django_answers: bool | None = None  # decided once, and only if Django holds an object
     pending = []
@@ -201,7 +220,8 @@ def load(
         value = getattr(instance, field.attname)
         if value is None or cache.lookup_entry(instance, name) is not MISS:
             continue
-        if using is None and field.is_cached(instance):
+        # A None Django holds answers no scope (see _django_answer()).
+        if using is None and _compat.fields_cache(instance).get(field.cache_name) is not None:
             if django_answers is None:
                 alias = _read_alias(field, instance, key, value, None)
                 django_answers = scopes.selects_every_row(model, key, alias)
@@ -322,7 +342,7 @@ def prefetch_querysets(
     stores them: into this scope's cache entry, one shared object per row."""
     model = _target(field)
     # InvalidScope before any query (a mapping is a BelongsToAnyField's scope: refused too).
-    key = scopes.cache_key(model, cast("Scope[Any]", load.scope), field)
+    key = scopes.in_context(model, scopes.cache_key(model, cast("Scope[Any]", load.scope), field))
     pending = [(i, v) for i in instances if (v := getattr(i, field.attname)) is not None]
     read = _read(field, pending, key, load.using, None) if pending else []
     attname = field.target_field.attname

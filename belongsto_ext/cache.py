@@ -5,7 +5,12 @@ object Django caches for ``book.author``, as entries of their own:
 
 - ``("author:scoped", scope key, using)``: the answer for that scope, an
   ``Author`` or None. Django's prefetch machinery can fill these entries too
-  (``ScopedPrefetch`` names one as the cache to assign to).
+  (``ScopedPrefetch`` names one as the cache to assign to). The scope key is
+  the scope as it was in the context the answer was read in
+  (``scopes.in_context()``): a manager that may filter by context (a tenant in
+  a contextvar, a thread-local, the request) is keyed by the SQL it compiled
+  to, so an answer read under one tenant is not found under another, nor
+  after leaving the scope.
 - ``("author:scoped", PINNED)``: the key value this instance last wrote with
   ``set_<name>()`` / ``create_<name>()``. Reads of that key go to the database
   writes go to, so that a lagging replica cannot answer for a row just written.
@@ -37,7 +42,7 @@ from django.db import connections, models, router
 from django.db.models.fields import NOT_PROVIDED
 
 from . import _compat
-from .scopes import QuerySetKey
+from .scopes import ContextKey, QuerySetKey
 
 if TYPE_CHECKING:
     from .fields import BelongsToMixin
@@ -60,15 +65,17 @@ PINNED = "pinned"
 DB = "in database"
 PENDING = "saved, not committed"
 
-# How many QuerySet scopes one instance keeps answers for, per field; the least
-# recently used are dropped (inline QuerySets would otherwise pile up).
+# How many QuerySet scopes one instance keeps answers for, per field, and how
+# many contexts per manager scope (ContextKey); the least recently used are
+# dropped (inline QuerySets, or tenants, would otherwise pile up).
 MAX_QUERYSET_ENTRIES = 8
 
 Entry = tuple[str, Hashable, "str | None"]
 
 
 def entry(field: BelongsToMixin, key: Hashable, using: str | None) -> Entry:
-    """The ``fields_cache`` key of the answer for scope ``key`` read with ``using``."""
+    """The ``fields_cache`` key of the answer for scope ``key`` (as
+    ``scopes.in_context()`` names it) read with ``using``."""
     return (field.scoped_cache_name, key, using)
 
 
@@ -81,7 +88,7 @@ def lookup_entry(instance: models.Model, name: Entry) -> Any:
     """The answer cached under ``name`` (see :func:`entry`), or :data:`MISS`."""
     fields_cache = _compat.fields_cache(instance)
     obj = fields_cache.get(name, MISS)
-    if obj is not MISS and type(name[1]) is QuerySetKey:  # the most recently used goes last
+    if obj is not MISS and type(name[1]) in _COUNTED:  # the most recently used goes last
         fields_cache[name] = fields_cache.pop(name)
     return obj
 
@@ -100,18 +107,33 @@ def store(
 def store_entry(instance: models.Model, name: Entry, obj: models.Model | None) -> None:
     """Remember ``obj`` (or None) under ``name`` (see :func:`entry`)."""
     fields_cache = _compat.fields_cache(instance)
-    if type(name[1]) is not QuerySetKey:
+    if type(name[1]) not in _COUNTED:
         fields_cache[name] = obj
         return
+    group = _group(name[1])
     fields_cache.pop(name, None)
     fields_cache[name] = obj
-    querysets = [
+    same = [
         k
         for k in fields_cache
-        if type(k) is tuple and k[0] == name[0] and len(k) == 3 and type(k[1]) is QuerySetKey
+        if type(k) is tuple and k[0] == name[0] and len(k) == 3 and _group(k[1]) == group
     ]
-    for old in querysets[:-MAX_QUERYSET_ENTRIES]:
+    for old in same[:-MAX_QUERYSET_ENTRIES]:
         del fields_cache[old]
+
+
+_COUNTED = (QuerySetKey, ContextKey)  # the keys whose entries are counted (see _group())
+
+
+def _group(key: Hashable) -> Hashable:
+    """What a key's entries are counted with, None when not counted: QuerySet
+    scopes together, a manager scope's contexts per scope."""
+    kind = type(key)
+    if kind is QuerySetKey:
+        return QuerySetKey
+    if kind is ContextKey:
+        return ("context", key.scope)  # type: ignore[attr-defined]
+    return None
 
 
 def drop(field: BelongsToMixin, instance: models.Model, value: Any = MISS) -> None:

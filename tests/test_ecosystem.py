@@ -1033,7 +1033,6 @@ def test_listed_vendor_refuses_scopes_it_does_not_declare(
         pytest.param("verified", True, False, id="verified-deleted"),
         pytest.param(None, True, False, id="None"),
         pytest.param(True, False, True, id="True"),
-        pytest.param(False, True, True, id="False"),
         pytest.param(("objects", "verified"), False, True, id="list-of-declared"),
         pytest.param(lambda: Vendor.all_objects.all(), True, True, id="queryset"),
     ],
@@ -1046,6 +1045,16 @@ def test_listed_vendor_accepts_its_declared_scopes(
     scope = scope() if callable(scope) else scope
     with django_assert_num_queries(1):
         assert product.get_listed_vendor(scope=scope) == (target if found else None)
+
+
+def test_listed_vendor_refuses_false_its_allow_list_does_not_name(
+    django_assert_num_queries: Any,
+) -> None:
+    """scopes=("objects", "verified") does not name the base manager: scope=False (a
+    JSON false from a request) would lift the soft-delete scope, and is refused."""
+    product = fresh(ProductFactory(listed_vendor=vendor(deleted=True)))
+    with django_assert_num_queries(0), pytest.raises(InvalidScope, match="listed_vendor"):
+        product.get_listed_vendor(scope=False)
 
 
 # ----------------------------------------------- a soft-deleted safedelete owner
