@@ -6,6 +6,10 @@ django-simple-history; django-model-utils needs no app).
 ``BELONGSTO_STANDBY_URL`` (a PostgreSQL hot standby of the ``DATABASE_URL``
 primary, as ``.ci/postgres`` starts) adds a ``standby`` alias for the
 read-your-own-writes tests in ``tests/test_standby.py``.
+
+``BELONGSTO_PGBOUNCER=1`` says both URLs lead to PgBouncers in transaction-pooling
+mode (``.ci/postgres pgbouncer``, the ``postgres-pgbouncer`` leg of ``.ci/run``) and
+applies the settings Django needs there.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ INSTALLED_APPS = [
     "simple_history",
     "tests",
     "tests.ecosystem",
+    "tests.anyeco",
+    "tests.scoped",
 ]
 
 MIDDLEWARE = [
@@ -70,3 +76,23 @@ if os.environ.get("BELONGSTO_STANDBY_URL"):
         **database_from_url(os.environ["BELONGSTO_STANDBY_URL"]),
         "TEST": {"MIRROR": "default"},
     }
+
+if (
+    os.environ.get("BELONGSTO_PGBOUNCER")
+    and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+):
+    # Every alias goes through a PgBouncer in transaction-pooling mode: each transaction
+    # (each statement, in autocommit) may run on another server connection. As Django's
+    # docs say ("Transaction pooling and server-side cursors"), server-side cursors must
+    # be off: iterator() outside a transaction DECLAREs a WITH HOLD cursor on one server
+    # connection and would FETCH from another. Nothing else changes: Django leaves
+    # prepared statements off (psycopg's prepare_threshold None), and a connection it
+    # keeps open (CONN_MAX_AGE) is a client of PgBouncer, which lends it a server
+    # connection only for a transaction.
+    # `bound` stays behind PgBouncer too: with server-side binding psycopg sends each
+    # statement as an unnamed Parse/Bind/Execute/Sync in one round trip, which transaction
+    # pooling passes through whole (tests/test_pgbouncer.py checks it). Named prepared
+    # statements would break (PgBouncer 1.18 cannot track them), but they are off; the
+    # 65,535-parameter limit is libpq's, checked before anything is sent.
+    for settings_dict in DATABASES.values():
+        settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
