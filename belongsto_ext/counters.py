@@ -89,6 +89,14 @@ def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
     return cast("models.Field[Any, Any]", model._meta.get_field(name))
 
 
+def _name(field: Any) -> str:
+    """``field``'s column name (newer django-stubs type ``Field.column`` as optional:
+    it is set once the field is on a model, as every field here is)."""
+    name: str | None = field.column
+    assert name is not None
+    return name
+
+
 def _home(column: models.Field[Any, Any]) -> type[models.Model]:
     """The concrete model whose table holds ``column`` (a multi-table parent's
     column lives in the parent's table)."""
@@ -104,20 +112,20 @@ def _relation(field: BelongsToMixin) -> _Relation:
         home = _home(column)
         table = home._meta.db_table
         # A multi-table parent's column: its row has the target's primary key.
-        key = field.target_field.column if table == own_table else home._meta.pk.column
+        key = _name(field.target_field if table == own_table else home._meta.pk)
         return columns.setdefault(table, (key, [], []))
 
     if field.counter_cache:
         column = _column(target, field.counter_cache)
-        table_of(column)[1].append(column.column)
+        table_of(column)[1].append(_name(column))
     for name in touched_fields(field):
         column = _column(target, name)
-        table_of(column)[2].append((column.column, isinstance(column, models.DateTimeField)))
+        table_of(column)[2].append((_name(column), isinstance(column, models.DateTimeField)))
     owner = field.model
     return _Relation(
         owner_table=owner._meta.db_table,
         owner_key=field.column,
-        owner_pk=owner._meta.pk.column,
+        owner_pk=_name(owner._meta.pk),
         updates=tuple(
             _Update(table, key, tuple(counters), tuple(stamps))
             for table, (key, counters, stamps) in columns.items()
@@ -400,7 +408,7 @@ def _guards(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[
         ]
         if not relations:
             continue
-        c = q(column.column)
+        c = q(_name(column))
 
         def count(row: str, relations: list[BelongsToMixin] = relations) -> str:
             return " + ".join(
@@ -429,7 +437,7 @@ def _guards(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[
                 )
             )
             continue
-        pk = q(model._meta.pk.column)
+        pk = q(_name(model._meta.pk))
         for timing, ours in (
             ("AFTER INSERT", ""),
             # Not the counting triggers' own UPDATE (see COUNTING).
@@ -466,8 +474,8 @@ def _counter_key(field: BelongsToMixin) -> str:
     """The column of the counter's table the owner's key matches."""
     target: type[models.Model] = field.related_model
     if _counter_table(field) == target._meta.db_table:
-        return field.target_field.column
-    return _home(_column(target, cast(str, field.counter_cache)))._meta.pk.column
+        return _name(field.target_field)
+    return _name(_home(_column(target, cast(str, field.counter_cache)))._meta.pk)
 
 
 # -------------------------------------------------------------- installation
@@ -730,8 +738,8 @@ def _read_back_sql(
             *column.get_db_converters(connection),
         ]
         columns.append((column, converters))
-    selected = ", ".join(q(f.column) for f in fields)
-    sql = f"SELECT {selected} FROM {q(table)} WHERE {q(meta.pk.column)} IN ("
+    selected = ", ".join(q(_name(f)) for f in fields)
+    sql = f"SELECT {selected} FROM {q(table)} WHERE {q(_name(meta.pk))} IN ("
     return sql, columns
 
 

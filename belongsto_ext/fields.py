@@ -434,14 +434,14 @@ class BelongsToMixin(_Field[_ST, _GT]):
             counters.connect(self, cls)
 
     def contribute_to_related_class(self, cls: type[models.Model], related: Any) -> None:
-        super().contribute_to_related_class(cls, related)  # type: ignore[misc]
+        super().contribute_to_related_class(cls, related)  # type: ignore[misc, unused-ignore]
         if self.counter_cache:
             # The database keeps the column (counters.py): forms and the admin
             # leave it out, as a field without a form field. Not editable=False,
             # which migrations would see.
             column = _field_or_none(cls, self.counter_cache)
             if isinstance(column, models.IntegerField):
-                column.formfield = _no_formfield  # type: ignore[method-assign, assignment]
+                column.formfield = _no_formfield  # type: ignore[method-assign, assignment, unused-ignore]
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         """The key is being written: the row will hold it (change tracking)."""

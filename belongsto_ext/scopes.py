@@ -128,7 +128,7 @@ class _CompiledKey:
         self._identity = identity
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._identity == other._identity  # type: ignore[attr-defined]
+        return type(other) is type(self) and self._identity == other._identity  # type: ignore[attr-defined, unused-ignore]
 
     def __hash__(self) -> int:
         return self._hash
