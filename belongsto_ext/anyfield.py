@@ -402,15 +402,31 @@ def _entry(field: BelongsToAnyField, spec: _Spec, using: str | None) -> cache.En
 
 
 def _cached(instance: models.Model, name: cache.Entry, ct_id: Any, wanted: Any) -> Any:
-    """The answer cached under ``name`` if it is for this content type and key, else MISS.
+    """The answer cached under ``name`` if it is for this content type and key, and
+    was read in this context, else MISS.
 
-    Entries hold ``(content type id, key, answer)``: the two columns belong to the
-    user, so a change of either is noticed here rather than by a descriptor.
+    Entries hold ``(content type id, key, scope in context, answer)``: the two
+    columns belong to the user, so a change of either is noticed here rather than
+    by a descriptor; a scope whose manager may filter by context (a tenant) was
+    named by the SQL it compiled to then (``scopes.in_context()``), and answers
+    only where it compiles to the same SQL now.
     """
     held = cache.lookup_entry(instance, name)
     if type(held) is tuple and held[0] == ct_id and held[1] == wanted:
-        return held[2]
+        read_in = held[2]
+        if type(read_in) is scopes.ContextKey and read_in != scopes.in_context(
+            read_in.queryset.model, read_in.scope
+        ):
+            return MISS
+        return held[3]
     return MISS
+
+
+def _entry_value(
+    model: type[models.Model], key: Hashable, ct_id: Any, wanted: Any, obj: Any
+) -> Any:
+    """What the cache holds for an answer (see :func:`_cached`)."""
+    return (ct_id, wanted, scopes.in_context(model, key), obj)
 
 
 def _read_alias(
@@ -480,15 +496,15 @@ def get_target(
 
 def load(
     field: BelongsToAnyField, instances: Iterable[models.Model], spec: _Spec, using: str | None
-) -> list[tuple[Any, Any, Any]]:
+) -> list[tuple[Any, Any, Any, Any]]:
     """Read and cache the targets in ``spec`` of the instances no cache answers
     for: one query per target model (and per database and batch of keys).
 
-    Returns the ``(content type id, key, answer)`` entry of every instance that
-    has one, cached before or read now.
+    Returns the cache entry (:func:`_cached`) of every instance that has one,
+    cached before or read now.
     """
     name = _entry(field, spec, using)
-    entries: dict[tuple[Any, Any], tuple[Any, Any, Any]] = {}
+    entries: dict[tuple[Any, Any], tuple[Any, Any, Any, Any]] = {}
     pending: dict[tuple[type[models.Model], Hashable], list[tuple[models.Model, Any, Any]]] = {}
     models_of: dict[tuple[str | None, Any], type[models.Model] | None] = {}  # per content type
     for instance in instances:
@@ -509,9 +525,9 @@ def load(
         if obj is MISS and using is None:
             obj = _django_answers(field, instance, model, key, wanted)
             if obj is not MISS:
-                cache.store_entry(instance, name, (ct_id, wanted, obj))  # type: ignore[arg-type]
+                cache.store_entry(instance, name, _entry_value(model, key, ct_id, wanted, obj))
         if obj is not MISS:
-            entries[(ct_id, wanted)] = (ct_id, wanted, obj)
+            entries[(ct_id, wanted)] = _entry_value(model, key, ct_id, wanted, obj)
             continue
         pending.setdefault((model, key), []).append((instance, ct_id, wanted))
     for (model, key), group in pending.items():
@@ -530,9 +546,10 @@ def load(
                     (obj.pk, obj) for obj in queryset.filter(pk__in=keys[start : start + size])
                 )
         every_row = using is None and scopes.selects_every_row(model, key, alias)
+        read_in = scopes.in_context(model, key)
         for instance, ct_id, wanted in group:
             obj = found.get(wanted)
-            entry = (ct_id, wanted, obj)
+            entry = (ct_id, wanted, read_in, obj)
             cache.store_entry(instance, name, entry)  # type: ignore[arg-type]
             entries[(ct_id, wanted)] = entry
             if every_row and obj is not None:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.db.models import F, Prefetch, Q, prefetch_related_objects
 from django.test.utils import CaptureQueriesContext, isolate_apps
@@ -310,6 +311,27 @@ def test_a_polymorphic_relation_decides_every_row_in_each_context(
         assert unscoped.get_target() is project
     with current_site(mine), django_assert_num_queries(1):
         assert scoped.get_target() is None
+
+
+def test_a_polymorphic_relations_cached_answer_is_for_its_context_only(
+    django_assert_num_queries: Any,
+) -> None:
+    """BelongsToAnyField's own answer cache: an answer read under one site (or
+    none) is not returned under another; each context's answer comes back in it."""
+    mine, theirs = SiteFactory(), SiteFactory()
+    project = ProjectFactory(site=theirs)
+    mention = Mention.objects.get(pk=Mention.objects.create(target=project).pk)
+    ContentType.objects.get_for_model(type(project))  # cached for the process: not counted below
+    with current_site(theirs), django_assert_num_queries(1):
+        assert mention.get_target() == project
+    with current_site(mine), django_assert_num_queries(1):
+        assert mention.get_target() is None
+    with current_site(theirs), django_assert_num_queries(1):
+        assert mention.get_target() == project
+    with current_site(mine), django_assert_num_queries(1):
+        assert mention.get_target() is None
+    with current_site(mine), django_assert_num_queries(0):  # the same context: cached
+        assert mention.get_target() is None
 
 
 def test_a_pickled_instance_keeps_the_answer_of_each_scope_for_that_scope(
