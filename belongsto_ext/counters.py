@@ -765,7 +765,11 @@ def _count_expression(target: type[models.Model], column: str) -> Any:
     return total
 
 
-def _counted_field(model: type[models.Model], name: str, caller: str) -> BelongsToMixin:
+def _counted_field(
+    model: type[models.Model], name: str, caller: str
+) -> tuple[type[models.Model], str]:
+    """The target model and counter column of ``model``'s relation ``name``, or
+    TypeError naming ``caller`` if it has no ``counter_cache``."""
     from .fields import BelongsToMixin
 
     field = model._meta.get_field(name)
@@ -773,7 +777,7 @@ def _counted_field(model: type[models.Model], name: str, caller: str) -> Belongs
         raise TypeError(
             f"{caller}(): {model.__name__}.{name} is not a BelongsTo field with counter_cache."
         )
-    return field
+    return field.related_model, field.counter_cache
 
 
 def rebuild_counters(model: type[models.Model], name: str, using: str | None = None) -> int:
@@ -787,11 +791,8 @@ def rebuild_counters(model: type[models.Model], name: str, using: str | None = N
     Raises:
         TypeError: ``name`` is not a BelongsTo field with ``counter_cache``.
     """
-    field = _counted_field(model, name, "rebuild_counters")
-    target: type[models.Model] = field.related_model
+    target, column = _counted_field(model, name, "rebuild_counters")
     db = using or router.db_for_write(target)
-    column = field.counter_cache
-    assert column is not None
     return target._base_manager.using(db).update(**{column: _count_expression(target, column)})
 
 
@@ -806,11 +807,8 @@ def counter_drift(
     Raises:
         TypeError: ``name`` is not a BelongsTo field with ``counter_cache``.
     """
-    field = _counted_field(model, name, "counter_drift")
-    target: type[models.Model] = field.related_model
+    target, column = _counted_field(model, name, "counter_drift")
     db = using or router.db_for_read(target)
-    column = field.counter_cache
-    assert column is not None
     rows = (
         target._base_manager.using(db)
         .order_by("pk")
