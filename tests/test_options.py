@@ -262,13 +262,12 @@ def test_acreate_rolls_back_with_the_failing_owner_save(
     assert memory_state(account) == memory
 
 
-def test_repro_04_create_user_target_hashes_the_password() -> None:
-    repro = Path(__file__).resolve().parents[2] / "shared/repros"
-    repro /= "repro_04_create_user_target_plaintext_password.py"
-    if not repro.exists():
-        pytest.skip(f"{repro} is not in this checkout")
+def test_create_user_target_hashes_the_password_in_a_project_of_its_own() -> None:
+    """tests/standalone/create_user_hashes.py: a BelongsToField to AUTH_USER_MODEL
+    without create_method= in a fresh process and project."""
+    script = Path(__file__).parent / "standalone" / "create_user_hashes.py"
     result = subprocess.run(
-        [sys.executable, str(repro)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
