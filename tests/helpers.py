@@ -47,6 +47,12 @@ def memory_state(instance: models.Model) -> dict[str, Any]:
     }
 
 
+def check_mode(mode: str) -> None:
+    """The test really runs inside pytest-django's transaction, or really outside
+    one (``mode`` of :data:`tests.markers.BOTH_MODES`)."""
+    assert connection.in_atomic_block == (mode == "in-test-transaction")
+
+
 # ------------------------------------------------------------ fresh rows
 
 

@@ -27,7 +27,6 @@ import asyncio
 import math
 import re
 import sqlite3
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -47,6 +46,7 @@ from rest_framework.test import APIRequestFactory
 
 from belongsto_ext import InvalidScope, ScopedPrefetch, aprefetch, prefetch
 from tests import factories
+from tests.markers import needs_fetch_modes, needs_setlimit, on_postgres, on_sqlite
 from tests.models import Author, Book, Publisher, Review
 
 pytestmark = pytest.mark.django_db
@@ -55,26 +55,6 @@ pytestmark = pytest.mark.django_db
 LIMIT = 999
 #: The most parameters PostgreSQL takes in a statement with server-side binding.
 PG_LIMIT = 65_535
-
-on_sqlite = pytest.mark.skipif(
-    connection.vendor != "sqlite",
-    reason=f"lowers SQLite's live parameter limit; this run uses {connection.vendor}",
-)
-needs_setlimit = pytest.mark.skipif(
-    sys.version_info < (3, 11),
-    reason="sqlite3.Connection.setlimit()/getlimit() are new in Python 3.11",
-)
-on_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason=(
-        "server_side_binding (the 'bound' alias, at most 65,535 parameters a statement) "
-        f"is PostgreSQL's; this run uses {connection.vendor}"
-    ),
-)
-needs_fetch_modes = pytest.mark.skipif(
-    django.VERSION < (6, 1),
-    reason="QuerySet.fetch_mode() (FETCH_PEERS) is new in Django 6.1",
-)
 
 # 200 authors the parameter-heavy QuerySet scope below hides by name.
 HIDDEN = tuple(f"y{i}" for i in range(0, 400, 2))

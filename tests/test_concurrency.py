@@ -12,20 +12,14 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from tests import factories
 from tests.helpers import memory_state, row_state, run_threads
+from tests.markers import needs_concurrent_writers
 from tests.models import Author, Book, Publisher
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason=f"concurrent writers need PostgreSQL; this run uses {connection.vendor}, "
-        "which lets one connection write at a time",
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_concurrent_writers]
 
 SETTERS = 4
 EDITORS = 4

@@ -19,7 +19,6 @@ import datetime
 import json
 import pickle
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,6 +34,7 @@ from django_scopes import ScopeError, scope, scopes_disabled
 import belongsto_ext
 from belongsto_ext import InvalidScope, ScopedPrefetch, scopes
 from tests.helpers import fresh, memory_state, run, worker_queries
+from tests.markers import needs_permanent, needs_setlimit, on_sqlite
 from tests.scoped.factories import (
     BadgeFactory,
     EssayFactory,
@@ -63,22 +63,6 @@ from tests.scoped.models import (
 )
 
 pytestmark = pytest.mark.django_db
-
-needs_permanent = pytest.mark.skipif(
-    not PERMANENT_PATCHES,
-    reason=(
-        "django-permanent is not installed: 2.0 requires Django<6.0, and the test extra "
-        "leaves it out on Python 3.12+, where Django 6 runs"
-    ),
-)
-on_sqlite = pytest.mark.skipif(
-    connection.vendor != "sqlite",
-    reason=f"lowers SQLite's live parameter limit; this run uses {connection.vendor}",
-)
-needs_setlimit = pytest.mark.skipif(
-    sys.version_info < (3, 11),
-    reason="sqlite3.Connection.setlimit()/getlimit() are new in Python 3.11",
-)
 
 
 @pytest.fixture

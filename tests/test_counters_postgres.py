@@ -34,7 +34,6 @@ when done; every run must finish within TIME_LIMIT.
 from __future__ import annotations
 
 import datetime
-import os
 import random
 import threading
 import time
@@ -55,16 +54,10 @@ from django.db import (
 
 from belongsto_ext import counter_drift
 from tests.helpers import run_threads
+from tests.markers import needs_a_session, needs_concurrent_writers
 from tests.models import Card, Library, Shelf, Slip, Volume
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason=f"concurrent writers need PostgreSQL; this run uses {connection.vendor}, "
-        "which lets one connection write at a time",
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_concurrent_writers]
 
 THREADS = 8
 SHELVES = 4
@@ -128,18 +121,7 @@ def counts_by_shelf(model: type[models.Model]) -> dict[int, int]:
     )
 
 
-# Through PgBouncer in transaction-pooling mode (the CI leg that sets BELONGSTO_PGBOUNCER),
-# each transaction may run on another server connection: a session setting (the isolation
-# level, deadlock_timeout) would not hold for the thread, and would leak to other clients.
-THROUGH_PGBOUNCER = bool(os.environ.get("BELONGSTO_PGBOUNCER"))
-NEEDS_A_SESSION = pytest.mark.skipif(
-    THROUGH_PGBOUNCER,
-    reason="sets session state (isolation level, deadlock_timeout, a backend pid to watch), "
-    "which transaction pooling does not keep; the direct PostgreSQL legs run it",
-)
-
-
-@NEEDS_A_SESSION
+@needs_a_session
 @pytest.mark.parametrize("level", LEVELS)
 def test_concurrent_writes_keep_every_counter_exact(
     level: str, capsys: pytest.CaptureFixture[str]
@@ -373,7 +355,7 @@ def test_concurrent_writes_keep_every_counter_exact(
     assert not Library.objects.filter(updated__lte=start).exists()
 
 
-@NEEDS_A_SESSION
+@needs_a_session
 def test_create_shelf_in_a_touched_library_and_a_move_of_its_volume_do_not_deadlock() -> None:
     """``create_shelf(library=L)`` and ``set_shelf()`` of the same volume, at READ
     COMMITTED, interleaved so: the creator INSERTs its shelf (whose trigger

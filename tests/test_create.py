@@ -14,28 +14,14 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
-from tests.helpers import RecordingRouter, memory_state, row_state
+from tests.helpers import RecordingRouter, check_mode, memory_state, row_state
+from tests.markers import BOTH_MODES
 from tests.models import Author, Book, Profile, Publisher
 
 pytestmark = pytest.mark.django_db
 
 _SAVEPOINT = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 _CONTROL = (*_SAVEPOINT, "BEGIN", "COMMIT", "ROLLBACK")
-
-# Run a test both inside pytest-django's test transaction (create's atomic block
-# becomes a savepoint) and outside one (a real transaction, committed or rolled back).
-BOTH_MODES = pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param("in-test-transaction"),
-        pytest.param("transaction", marks=pytest.mark.django_db(transaction=True)),
-    ],
-)
-
-
-def check_mode(mode: str) -> None:
-    """The test really runs inside pytest-django's transaction, or really outside one."""
-    assert connection.in_atomic_block == (mode == "in-test-transaction")
 
 
 def kinds(ctx: CaptureQueriesContext) -> list[str]:

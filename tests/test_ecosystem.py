@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import django
 import factory
 import pytest
 from django import forms
@@ -52,13 +51,9 @@ from tests.ecosystem.models import (
     Warehouse,
 )
 from tests.helpers import fresh, memory_state, row_state, run, worker_queries
+from tests.markers import needs_fetch_modes
 
 pytestmark = pytest.mark.django_db
-
-needs_fetch_modes = pytest.mark.skipif(
-    django.VERSION < (6, 1),
-    reason="QuerySet.fetch_mode() (FETCH_PEERS, FETCH_RAISE) is new in Django 6.1",
-)
 
 
 # ---------------------------------------------------------------- factories

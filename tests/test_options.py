@@ -34,7 +34,8 @@ from django.test.utils import CaptureQueriesContext
 import belongsto_ext
 from belongsto_ext import ScopedPrefetch, prefetch
 from tests import factories
-from tests.helpers import memory_state, row_state, run, worker_queries
+from tests.helpers import check_mode, memory_state, row_state, run, worker_queries
+from tests.markers import BOTH_MODES, needs_fetch_modes
 from tests.models import Account, Author, Book, CheckedBook, City, Country, StrictBook
 
 pytestmark = pytest.mark.django_db
@@ -46,20 +47,6 @@ _CONTROL = (
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
-)
-
-# Run a test both inside pytest-django's test transaction (create's atomic block
-# becomes a savepoint) and outside one (a real transaction, committed or rolled back).
-BOTH_MODES = pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param("in-test-transaction"),
-        pytest.param("transaction", marks=pytest.mark.django_db(transaction=True)),
-    ],
-)
-
-needs_fetch_modes = pytest.mark.skipif(
-    django.VERSION < (6, 1), reason="QuerySet.fetch_mode() (FETCH_PEERS) is new in Django 6.1"
 )
 
 
@@ -165,7 +152,7 @@ def test_create_method_unknown_fields_are_refused_and_nothing_written(
 def test_create_method_rolled_back_with_the_failing_owner_save(
     mode: str, name: str, account: Account, failing_account_save: None
 ) -> None:
-    assert connection.in_atomic_block == (mode == "in-test-transaction")
+    check_mode(mode)
     account.owner = User.objects.create_user(username="before")
     users, row, memory = User.objects.count(), row_state(account), memory_state(account)
     with pytest.raises(RuntimeError, match="account save refused"):

@@ -13,7 +13,6 @@ Skipped unless ``BELONGSTO_PGBOUNCER`` is set.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,13 +20,10 @@ import pytest
 from django.db import DatabaseError, connection, connections
 
 from tests import factories
+from tests.markers import behind_pgbouncer
 from tests.models import Author
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("BELONGSTO_PGBOUNCER") or connection.vendor != "postgresql",
-    reason="runs behind PgBouncer only: BELONGSTO_PGBOUNCER=1 and DATABASE_URL a PostgreSQL "
-    "database through it (the postgres-pgbouncer leg of .ci/run)",
-)
+pytestmark = behind_pgbouncer
 
 
 def psycopg_connect(alias: str, dbname: str) -> Any:

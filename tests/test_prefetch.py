@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
@@ -17,6 +16,7 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 from belongsto_ext import InvalidScope, aprefetch, prefetch
 from tests import factories
 from tests.helpers import memory_state
+from tests.markers import needs_fetch_modes
 from tests.models import (
     Author,
     Book,
@@ -34,11 +34,6 @@ from tests.models import (
 pytestmark = pytest.mark.django_db
 
 N = 10
-
-needs_fetch_modes = pytest.mark.skipif(
-    django.VERSION < (6, 1),
-    reason="QuerySet.fetch_mode() (FETCH_PEERS, FETCH_RAISE) is new in Django 6.1",
-)
 
 # (scope factory, which authors the scope selects)
 SCOPES: list[Any] = [

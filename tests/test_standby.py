@@ -31,6 +31,7 @@ from django.test import override_settings
 
 import belongsto_ext
 from tests import factories, helpers
+from tests.markers import needs_fetch_modes
 from tests.models import Author, Book
 
 T = TypeVar("T")
@@ -525,9 +526,7 @@ def test_aset_then_aget_reads_the_primary() -> None:
     assert routed == only("default", "SELECT")
 
 
-@pytest.mark.skipif(
-    not hasattr(models, "FETCH_PEERS"), reason="QuerySet.fetch_mode() is new in Django 6.1"
-)
+@needs_fetch_modes
 def test_the_attribute_of_a_book_loaded_with_its_peers_reads_the_primary() -> None:
     """Django 6.1's FETCH_PEERS loads ``book.author`` for all the peers at once: the
     key this book just wrote must still be read where writes go."""
