@@ -3,11 +3,14 @@ helpers (snapshots, fresh rows, query capture) are in tests/helpers.py."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests import factories
+from tests.helpers import failing_saves
 
 # Importable from here too, for test modules written before tests/helpers.py.
 from tests.helpers import memory_state as memory_state
@@ -38,6 +41,14 @@ def linked_book(publisher: Publisher, author: Author) -> Book:
     assert book.author == author  # Django's cache
     assert book.get_author(scope="active_authors") == author  # the scoped cache
     return book
+
+
+@pytest.fixture
+def fail_saves() -> Iterator[Callable[..., None]]:
+    """``fail_saves(Model, after_write=..., error=...)``: from the call to the end of
+    the test, every save of ``Model`` raises (:func:`tests.helpers.failing_saves`)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda *args, **kwargs: stack.enter_context(failing_saves(*args, **kwargs))
 
 
 @pytest.fixture

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connection, connections, models
+from django.db import OperationalError, connection, connections, models
+from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
@@ -68,6 +70,47 @@ def book_by(**author_fields: Any) -> tuple[Any, Any]:
     """A saved author with ``author_fields`` and a fresh book pointing at it."""
     author = factories.AuthorFactory(**author_fields)
     return fresh(factories.BookFactory(author=author)), author
+
+
+# ------------------------------------------------------------ failures
+
+
+@contextlib.contextmanager
+def failing_saves(
+    sender: type[models.Model],
+    *,
+    after_write: bool = False,
+    error: type[BaseException] = RuntimeError,
+) -> Iterator[None]:
+    """In the block, every save of ``sender`` raises ``error("<model> save refused")``
+    (``"book save refused"``) from a receiver of pre_save, before its INSERT or
+    UPDATE, or with ``after_write=True`` of post_save, after it (a history table or
+    a search index that is down). The ``fail_saves`` fixture does it to the end of
+    the test."""
+    signal = post_save if after_write else pre_save
+    message = f"{sender._meta.model_name} save refused"
+
+    def refuse(**kwargs: Any) -> None:
+        raise error(message)
+
+    signal.connect(refuse, sender=sender, weak=False)
+    try:
+        yield
+    finally:
+        signal.disconnect(refuse, sender=sender)
+
+
+def failing_statements(pattern: str, message: str) -> Callable[..., Any]:
+    """An execute wrapper (``connection.execute_wrapper()``) under which each
+    statement that ``pattern`` matches at its start raises ``OperationalError(message)``
+    instead of running; the others run."""
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if re.match(pattern, sql):
+            raise OperationalError(message)
+        return execute(sql, params, many, context)
+
+    return wrapper
 
 
 # -------------------------------------------------------- queries by alias

@@ -9,8 +9,6 @@ admin's deletion page is in tests/test_any_admin.py.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import factory
@@ -29,7 +27,7 @@ from django.test.utils import isolate_apps
 
 import belongsto_ext
 from belongsto_ext import BelongsToAnyField, InvalidScope, ScopedPrefetch
-from tests.helpers import memory_state, row_state, run
+from tests.helpers import failing_saves, memory_state, row_state, run
 from tests.models import (
     AnyBookmark,
     AnyComment,
@@ -832,20 +830,6 @@ class Refused(Exception):
     pass
 
 
-@contextlib.contextmanager
-def failing(sender: type[models.Model] = AnyComment) -> Iterator[None]:
-    """A post_save receiver of ``sender`` that raises, after the UPDATE."""
-
-    def refuse(**kwargs: Any) -> None:
-        raise Refused("after the UPDATE")
-
-    post_save.connect(refuse, sender=sender, weak=False, dispatch_uid="test_any.refuse")
-    try:
-        yield
-    finally:
-        post_save.disconnect(sender=sender, dispatch_uid="test_any.refuse")
-
-
 WRITES = {
     "an instance": lambda c, photo: c.set_target(photo),
     "a model and a key": lambda c, photo: c.set_target(AnyPhoto, photo.pk),
@@ -862,7 +846,7 @@ def fails_and_changes_nothing(write: str) -> None:
     photo = PhotoFactory()
     photos = AnyPhoto.all_photos.count()
     before, row = memory_state(comment), row_state(comment)
-    with failing(), pytest.raises(Refused):
+    with failing_saves(AnyComment, after_write=True, error=Refused), pytest.raises(Refused):
         WRITES[write](comment, photo)
     assert row_state(comment) == row
     assert memory_state(comment) == before
@@ -916,7 +900,7 @@ def test_a_failed_create_puts_back_every_object_it_was_given() -> None:
     holder = Holder.objects.create(name="h")
     note = Note.objects.create(body="n", target=PostFactory())
     before, row, given = memory_state(note), row_state(note), memory_state(holder)
-    with failing(Note), pytest.raises(Refused):
+    with failing_saves(Note, after_write=True, error=Refused), pytest.raises(Refused):
         note.create_target(Badge, label="b", holder=holder)
     assert memory_state(holder) == given  # Badge(holder=holder) had cached itself there
     assert memory_state(note) == before

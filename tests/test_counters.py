@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from belongsto_ext import BelongsToField, counter_drift, install_triggers, rebuild_counters
 from belongsto_ext.counters import _drop, counted_relations, installed
-from tests.helpers import CONTROL, memory_state, run
+from tests.helpers import CONTROL, failing_statements, memory_state, run
 from tests.models import Card, Label, Library, Node, Shelf, Slip, Volume
 
 pytestmark = pytest.mark.django_db
@@ -583,15 +583,6 @@ def test_a_write_retried_after_a_rollback_counts_once(owner: str, how: str) -> N
     assert_exact()
 
 
-def _failing(table: str) -> Any:
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if re.match(rf'(UPDATE|INSERT INTO) "{table}"', sql):
-            raise OperationalError(f"injected failure of the {table} write")
-        return execute(sql, params, many, context)
-
-    return wrapper
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("value", ["instance", "key", "created"])
 def test_a_failing_owner_write_in_set_or_create_leaves_rows_and_memory(value: str) -> None:
@@ -607,7 +598,10 @@ def test_a_failing_owner_write_in_set_or_create_leaves_rows_and_memory(value: st
         if value == "created"
         else (lambda: volume.set_shelf(b if value == "instance" else b.pk))
     )
-    with connection.execute_wrapper(_failing("tests_volume")), pytest.raises(OperationalError):
+    fails = failing_statements(
+        r'(UPDATE|INSERT INTO) "tests_volume"', "injected failure of the tests_volume write"
+    )
+    with connection.execute_wrapper(fails), pytest.raises(OperationalError):
         call()
     assert [list(m._base_manager.order_by("pk").values()) for m in (Library, Shelf, Volume)] == (
         tables

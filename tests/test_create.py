@@ -4,7 +4,7 @@ and rolls both back together when the owner's save fails."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
-from tests.helpers import RecordingRouter, check_mode, memory_state, row_state
+from tests.helpers import RecordingRouter, check_mode, failing_saves, memory_state, row_state
 from tests.markers import BOTH_MODES
 from tests.models import Author, Book, Profile, Publisher
 
@@ -39,18 +39,6 @@ def kinds(ctx: CaptureQueriesContext) -> list[str]:
 def data_statements(ctx: CaptureQueriesContext) -> list[str]:
     """:func:`kinds` without transaction control (savepoints, BEGIN, COMMIT)."""
     return [k for k in kinds(ctx) if not k.startswith(_CONTROL)]
-
-
-@pytest.fixture
-def failing_book_save() -> Iterator[None]:
-    """Every Book save raises in pre_save, after the new Author was inserted."""
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        raise RuntimeError("book save refused")
-
-    pre_save.connect(receiver, sender=Book, weak=False)
-    yield
-    pre_save.disconnect(receiver, sender=Book)
 
 
 # ------------------------------------------------------------ success
@@ -284,8 +272,9 @@ def test_values_not_a_mapping_is_refused(
 
 @BOTH_MODES
 def test_owner_save_failure_rolls_back_new_target(
-    mode: str, linked_book: Book, failing_book_save: None
+    mode: str, linked_book: Book, fail_saves: Callable[..., None]
 ) -> None:
+    fail_saves(Book)  # in pre_save, after the new Author was inserted
     check_mode(mode)
     count = Author.all_objects.count()
     cached = linked_book.author
@@ -301,8 +290,9 @@ def test_owner_save_failure_rolls_back_new_target(
 
 @BOTH_MODES
 def test_unsaved_owner_save_failure_rolls_back_new_target(
-    mode: str, publisher: Publisher, failing_book_save: None
+    mode: str, publisher: Publisher, fail_saves: Callable[..., None]
 ) -> None:
+    fail_saves(Book)  # in pre_save, after the new Author was inserted
     check_mode(mode)
     book = Book(title="Draft", publisher=publisher)
     count = Author.all_objects.count()
@@ -361,18 +351,11 @@ def test_one_to_one_failed_create_restores_reverse_caches(
     author = factories.AuthorFactory()
     profile = factories.ProfileFactory(author=author)
     assert author.profile is profile
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        raise RuntimeError("profile save refused")
-
-    pre_save.connect(receiver, sender=Profile, weak=False)
-    try:
+    with failing_saves(Profile):
         memories = memory_state(profile), memory_state(author)
         count = Author.all_objects.count()
         with pytest.raises(RuntimeError):
             profile.create_author(name="Rolled back")
-    finally:
-        pre_save.disconnect(receiver, sender=Profile)
     assert (memory_state(profile), memory_state(author)) == memories
     assert Author.all_objects.count() == count
     with django_assert_num_queries(0):

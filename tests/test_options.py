@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from django.contrib.auth.models import User
 from django.core import exceptions
 from django.core.exceptions import ValidationError
 from django.db import connection, connections, models
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -69,18 +69,6 @@ def saved(instance: models.Model) -> Any:
 @pytest.fixture
 def account() -> Account:
     return Account.objects.get(pk=Account.objects.create().pk)
-
-
-@pytest.fixture
-def failing_account_save() -> Iterator[None]:
-    """Every Account save raises in pre_save, after the new user was inserted."""
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        raise RuntimeError("account save refused")
-
-    pre_save.connect(receiver, sender=Account, weak=False)
-    yield
-    pre_save.disconnect(receiver, sender=Account)
 
 
 # ------------------------------------------------------------ create_method
@@ -150,8 +138,9 @@ def test_create_method_unknown_fields_are_refused_and_nothing_written(
 @BOTH_MODES
 @pytest.mark.parametrize("name", ["owner", "admin", "plain"])
 def test_create_method_rolled_back_with_the_failing_owner_save(
-    mode: str, name: str, account: Account, failing_account_save: None
+    mode: str, name: str, account: Account, fail_saves: Callable[..., None]
 ) -> None:
+    fail_saves(Account)  # in pre_save, after the new user was inserted
     check_mode(mode)
     account.owner = User.objects.create_user(username="before")
     users, row, memory = User.objects.count(), row_state(account), memory_state(account)
@@ -236,8 +225,9 @@ def test_acreate_twins_use_the_manager_methods() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_acreate_rolls_back_with_the_failing_owner_save(
-    account: Account, failing_account_save: None
+    account: Account, fail_saves: Callable[..., None]
 ) -> None:
+    fail_saves(Account)  # in pre_save, after the new user was inserted
     memory = memory_state(account)
 
     async def main() -> None:

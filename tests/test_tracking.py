@@ -12,7 +12,7 @@ import pytest
 from django.db import IntegrityError, OperationalError, connection
 
 from tests import factories
-from tests.helpers import memory_state, row_state
+from tests.helpers import failing_statements, memory_state, row_state
 from tests.models import Author, Book, City, Profile, ProxyAuthor, Shelf, Tag, Tagged, Volume
 
 pytestmark = pytest.mark.django_db
@@ -311,10 +311,7 @@ def test_create_counts_as_a_write(linked_book: Book) -> None:
     assert linked_book.author_id == newer.pk
 
 
-def failing_update(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-    if sql.startswith("UPDATE"):
-        raise OperationalError("injected: the UPDATE failed")
-    return execute(sql, params, many, context)
+failing_update = failing_statements("UPDATE", "injected: the UPDATE failed")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,13 +5,12 @@ has the row's key as its previous one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import DatabaseError, transaction
-from django.db.models.signals import post_save
 
 from tests import factories
 from tests.helpers import memory_state, row_state
@@ -25,18 +24,6 @@ class Boom(Exception):
 
 
 @pytest.fixture
-def failing_receiver(book_and_authors: Any) -> Iterator[None]:
-    """From now on (the rows are made), every save of a Book fails after its write."""
-
-    def receiver(sender: Any, instance: Book, **kwargs: Any) -> None:
-        raise Boom(f"index of {instance.pk} is down")
-
-    post_save.connect(receiver, sender=Book, weak=False, dispatch_uid="test_whole_writes")
-    yield
-    post_save.disconnect(sender=Book, dispatch_uid="test_whole_writes")
-
-
-@pytest.fixture
 def book_and_authors() -> tuple[Book, Author, Author]:
     old, new = factories.AuthorFactory.create_batch(2)
     book = factories.BookFactory(author=old)
@@ -45,8 +32,9 @@ def book_and_authors() -> tuple[Book, Author, Author]:
 
 @pytest.mark.parametrize("how", ["set", "aset"])
 def test_a_failing_post_save_receiver_rolls_the_set_back(
-    failing_receiver: None, book_and_authors: tuple[Book, Author, Author], how: str
+    fail_saves: Callable[..., None], book_and_authors: tuple[Book, Author, Author], how: str
 ) -> None:
+    fail_saves(Book, after_write=True, error=Boom)  # from now on: the rows are made
     book, old, new = book_and_authors
     memory, row = memory_state(book), row_state(book)
     setter = book.set_author if how == "set" else async_to_sync(book.aset_author)
@@ -58,8 +46,9 @@ def test_a_failing_post_save_receiver_rolls_the_set_back(
 
 
 def test_a_failing_post_save_receiver_rolls_create_back(
-    failing_receiver: None, book_and_authors: tuple[Book, Author, Author]
+    fail_saves: Callable[..., None], book_and_authors: tuple[Book, Author, Author]
 ) -> None:
+    fail_saves(Book, after_write=True, error=Boom)  # from now on: the rows are made
     book, old, _new = book_and_authors
     authors, row = Author.objects.count(), row_state(book)
     with pytest.raises(Boom):
