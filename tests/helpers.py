@@ -1,14 +1,18 @@
-"""Plain helpers that several test modules share (the fixtures are in conftest.py):
-snapshots for "nothing changed" assertions, fresh rows, query capture by alias and
-in Django's async worker thread, a recording database router."""
+"""Plain helpers that several test modules share (the fixtures are in conftest.py,
+the factories in factories.py, the marks in markers.py): snapshots for "nothing
+changed" assertions, fresh rows, saves and statements made to fail, query capture
+by alias and in Django's async worker thread, a recording database router, threads
+started together, and the counters' and timestamps' rows of counter_cache= and touch=."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -16,8 +20,11 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError, connection, connections, models
 from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from belongsto_ext import install_triggers
 from tests import factories
+from tests.models import Card, Label, Library, Node, Shelf, Slip, Volume
 
 T = TypeVar("T")
 
@@ -217,3 +224,136 @@ def run_threads(time_limit: float, targets: list[Callable[[], None]]) -> list[Ba
     hung = [thread.name for thread in threads if thread.is_alive()]
     assert not hung, f"threads still running after {time_limit}s (deadlock?): {hung}"
     return errors
+
+
+# ------------------------------------------------ counter_cache= and touch=
+#
+# Shared by tests/test_counters.py and tests/test_counters_paths.py: the rows'
+# timestamps and counters, the statements a write sends, COUNT(*) to compare with.
+
+# Timestamps older than any write a test makes, set with the triggers dropped.
+OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+OLD_DAY = datetime.date(2000, 1, 1)
+
+# django-simple-history records every Volume write with an INSERT of its own, after
+# it: not this feature's statement, so left out of what statements() lists.
+HISTORY = "tests_historicalvolume"
+
+# Each counter column of Shelf and the owner models counting into it.
+COUNTED: dict[str, tuple[type[models.Model], ...]] = {
+    "volumes_count": (Volume,),
+    "labels_count": (Label,),
+    "slips_count": (Slip, Card),
+}
+
+
+@contextlib.contextmanager
+def statements(alias: str = "default") -> Iterator[list[tuple[str, str]]]:
+    """``[(verb, table), ...]`` of the statements sent to ``alias`` in the block,
+    transaction control and django-simple-history's INSERT left out."""
+    out: list[tuple[str, str]] = []
+    with CaptureQueriesContext(connections[alias]) as ctx:
+        yield out
+    for query in ctx.captured_queries:
+        sql = query["sql"]
+        verb = sql.split(None, 1)[0].upper()
+        table = re.search(r'(?:INSERT INTO|UPDATE|DELETE FROM|FROM)\s+"?(\w+)"?', sql)
+        name = table[1] if table else ""
+        if verb not in CONTROL and name != HISTORY:
+            out.append((verb, name))
+
+
+@contextlib.contextmanager
+def without_triggers(*models_: type[models.Model], using: str = "default") -> Iterator[None]:
+    """Drop this app's triggers on the tables of ``models_`` (as counters._drop
+    does) for the block, then put them back with install_triggers()."""
+    # The private helpers of the triggers' module, read at the call: the rest of the
+    # suite does not depend on where the package keeps them.
+    from belongsto_ext.counters import _drop, installed
+
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        for model in models_:
+            table = model._meta.db_table
+            for name in sorted(installed(connection, table)):
+                _drop(cursor, connection, name, table)
+    try:
+        yield
+    finally:
+        install_triggers(*models_, using=using)
+
+
+def aged(*objs: models.Model) -> None:
+    """Set the rows' (and the instances') timestamps to OLD, without the
+    triggers, so that no write of the setup shows as a touch."""
+    values: dict[type[models.Model], dict[str, Any]] = {
+        Library: {"updated": OLD},
+        Shelf: {"updated": OLD, "checked_on": OLD_DAY},
+        Node: {"updated_at": OLD},
+    }
+    with without_triggers(*{type(obj) for obj in objs}):
+        for obj in objs:
+            type(obj)._base_manager.filter(pk=obj.pk).update(**values[type(obj)])
+            for name, value in values[type(obj)].items():
+                setattr(obj, name, value)
+
+
+def since() -> datetime.datetime:
+    """Now, to the millisecond below (SQLite's triggers write milliseconds): a
+    timestamp written after this call is at least this."""
+    now = timezone.now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def db(obj: models.Model) -> Any:
+    """The row of ``obj`` as the database holds it now."""
+    return type(obj)._base_manager.get(pk=obj.pk)
+
+
+def counts(*shelves: Shelf, column: str = "volumes_count") -> list[int]:
+    return [getattr(db(shelf), column) for shelf in shelves]
+
+
+def stamps(*objs: models.Model) -> list[Any]:
+    """Each row's touched column now: ``updated`` (``updated_at`` of a Node)."""
+    return [getattr(db(obj), "updated_at" if isinstance(obj, Node) else "updated") for obj in objs]
+
+
+def touched_since(start: datetime.datetime, *objs: models.Model) -> list[bool]:
+    """For each row: touched at or after ``start`` (True), still OLD (False)."""
+    out = []
+    for stamp in stamps(*objs):
+        assert stamp == OLD or stamp >= start, f"neither OLD nor touched since {start}: {stamp}"
+        out.append(stamp >= start)
+    return out
+
+
+def true_counts(column: str) -> Counter[Any]:
+    """``COUNT(*)`` of the owner rows per shelf, over every relation counting into ``column``."""
+    total: Counter[Any] = Counter()
+    for model in COUNTED[column]:
+        rows = (
+            model._base_manager.exclude(shelf=None)
+            .order_by()
+            .values("shelf")
+            .annotate(n=models.Count("pk"))
+            .values_list("shelf", "n")
+        )
+        total.update(dict(rows))
+    return total
+
+
+def assert_exact() -> None:
+    """Every counter of every shelf equals COUNT(*) of the owner rows pointing at it."""
+    for column in COUNTED:
+        stored = dict(Shelf.objects.values_list("pk", column))
+        real = true_counts(column)
+        assert stored == {pk: real[pk] for pk in stored}, column
+        assert set(real) <= set(stored)
+
+
+def library_and_shelves(n: int = 2) -> tuple[Library, list[Shelf]]:
+    library = factories.LibraryFactory()
+    shelves = factories.ShelfFactory.create_batch(n, library=library)
+    aged(*shelves, library)
+    return library, shelves

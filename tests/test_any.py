@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import factory
 import pytest
 from django import forms
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -27,7 +26,8 @@ from django.test.utils import isolate_apps
 
 import belongsto_ext
 from belongsto_ext import BelongsToAnyField, InvalidScope, ScopedPrefetch
-from tests.helpers import failing_saves, memory_state, row_state, run
+from tests.factories import AnyCommentFactory, AnyPhotoFactory, AnyPostFactory
+from tests.helpers import failing_saves, fresh, memory_state, row_state, run
 from tests.models import (
     AnyBookmark,
     AnyComment,
@@ -42,27 +42,6 @@ from tests.models import (
 pytestmark = pytest.mark.django_db
 
 
-class PostFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AnyPost
-
-    title = factory.Sequence(lambda n: f"Post {n}")
-
-
-class PhotoFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AnyPhoto
-
-    caption = factory.Sequence(lambda n: f"Photo {n}")
-
-
-class CommentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AnyComment
-
-    body = factory.Sequence(lambda n: f"Comment {n}")
-
-
 @pytest.fixture(autouse=True)
 def content_types() -> None:
     """ContentType's manager caches content types for the process; the promises
@@ -70,13 +49,9 @@ def content_types() -> None:
     ContentType.objects.get_for_models(AnyPost, AnyPhoto, AnyTag, AnyComment)
 
 
-def fresh(obj: Any) -> Any:
-    return type(obj)._base_manager.get(pk=obj.pk)
-
-
 def on(target: Any, **fields: Any) -> AnyComment:
     """A fresh comment pointing at ``target`` (nothing cached)."""
-    return fresh(CommentFactory(target=target, **fields))
+    return fresh(AnyCommentFactory(target=target, **fields))
 
 
 # ================================================================== get
@@ -85,7 +60,7 @@ def on(target: Any, **fields: Any) -> AnyComment:
 def test_get_reads_the_target_in_one_query_then_answers_from_the_cache(
     django_assert_num_queries: Any,
 ) -> None:
-    post, photo = PostFactory(), PhotoFactory()
+    post, photo = AnyPostFactory(), AnyPhotoFactory()
     on_post, on_photo = on(post), on(photo)
     with django_assert_num_queries(1):
         assert on_post.get_target() == post
@@ -99,10 +74,10 @@ def test_get_reads_the_target_in_one_query_then_answers_from_the_cache(
 def test_a_null_column_or_a_missing_row_is_none_never_an_error(
     django_assert_num_queries: Any,
 ) -> None:
-    empty = fresh(CommentFactory())
+    empty = fresh(AnyCommentFactory())
     with django_assert_num_queries(0):
         assert empty.get_target() is None
-    dangling = fresh(CommentFactory())
+    dangling = fresh(AnyCommentFactory())
     AnyComment.objects.filter(pk=dangling.pk).update(
         content_type=ContentType.objects.get_for_model(AnyPost), object_id=10**9
     )
@@ -114,8 +89,8 @@ def test_a_null_column_or_a_missing_row_is_none_never_an_error(
 
 
 def test_scopes_resolve_on_the_targets_own_model(django_assert_num_queries: Any) -> None:
-    draft = PostFactory(published=False)
-    hidden = PhotoFactory(hidden=True)
+    draft = AnyPostFactory(published=False)
+    hidden = AnyPhotoFactory(hidden=True)
     on_draft, on_hidden = on(draft), on(hidden)
     assert on_draft.get_target() == draft  # AnyPost's default manager does not filter
     assert on_draft.get_target(scope="published_posts") is None
@@ -129,7 +104,7 @@ def test_scopes_resolve_on_the_targets_own_model(django_assert_num_queries: Any)
 
 
 def test_a_mapping_chooses_the_scope_per_model_and_defaults_the_rest() -> None:
-    draft, hidden = PostFactory(published=False), PhotoFactory(hidden=True)
+    draft, hidden = AnyPostFactory(published=False), AnyPhotoFactory(hidden=True)
     on_draft, on_hidden = on(draft), on(hidden)
     by_model = {AnyPost: "published_posts", "tests.AnyPhoto": False}
     assert on_draft.get_target(scope=by_model) is None
@@ -139,7 +114,7 @@ def test_a_mapping_chooses_the_scope_per_model_and_defaults_the_rest() -> None:
 
 
 def test_bad_scopes_raise_invalid_scope_before_any_query(django_assert_num_queries: Any) -> None:
-    on_post = on(PostFactory())
+    on_post = on(AnyPostFactory())
     with django_assert_num_queries(0):
         with pytest.raises(InvalidScope, match=r"AnyComment\.target \(tests\.AnyPost\)"):
             on_post.get_target(scope="all_photos")  # a manager of AnyPhoto, not of AnyPost
@@ -154,7 +129,7 @@ def test_bad_scopes_raise_invalid_scope_before_any_query(django_assert_num_queri
 
 
 def test_changing_a_column_is_noticed_without_a_descriptor(django_assert_num_queries: Any) -> None:
-    first, second = PostFactory(), PostFactory()
+    first, second = AnyPostFactory(), AnyPostFactory()
     comment = on(first)
     assert comment.get_target() == first
     comment.object_id = second.pk
@@ -169,7 +144,7 @@ def test_a_content_type_the_relation_does_not_allow_reads_as_none(
     django_assert_num_queries: Any,
 ) -> None:
     tag = AnyTag.objects.create(name="t")
-    comment = fresh(CommentFactory())
+    comment = fresh(AnyCommentFactory())
     AnyComment.objects.filter(pk=comment.pk).update(
         content_type=ContentType.objects.get_for_model(AnyTag), object_id=tag.pk
     )
@@ -181,7 +156,7 @@ def test_a_content_type_the_relation_does_not_allow_reads_as_none(
 def test_an_object_django_holds_answers_a_scope_that_selects_every_row(
     django_assert_num_queries: Any,
 ) -> None:
-    post, photo = PostFactory(), PhotoFactory()
+    post, photo = AnyPostFactory(), AnyPhotoFactory()
     comment = on(post)
     comment.set_target(photo, save=False)
     with django_assert_num_queries(0):
@@ -191,7 +166,7 @@ def test_an_object_django_holds_answers_a_scope_that_selects_every_row(
 
 
 def test_the_generic_foreign_key_keeps_working() -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     comment = on(post)
     assert comment.target == post
     assert isinstance(AnyComment._meta.get_field("target"), GenericForeignKey)
@@ -210,7 +185,7 @@ def test_content_types_are_the_generic_foreign_keys_on_each_database() -> None:
     read from the same database, for a model, an id and an instance."""
     ours = AnyComment._meta.get_field("target")
     plain = GenericForeignKey("content_type", "object_id")
-    post = PostFactory()
+    post = AnyPostFactory()
     elsewhere = AnyPost(pk=post.pk)
     elsewhere._state.db = "other"
 
@@ -236,7 +211,7 @@ def test_no_migration_is_needed_when_swapping() -> None:
 
 
 def test_full_clean_does_not_query_the_hidden_links(django_assert_num_queries: Any) -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     with django_assert_num_queries(0):
         comment.full_clean(exclude=["content_type"])
 
@@ -247,7 +222,7 @@ def test_full_clean_does_not_query_the_hidden_links(django_assert_num_queries: A
 def test_set_an_instance_saves_only_the_two_columns_and_auto_now(
     django_assert_num_queries: Any,
 ) -> None:
-    post, photo = PostFactory(), PhotoFactory()
+    post, photo = AnyPostFactory(), AnyPhotoFactory()
     comment = on(post)
     comment.body = "unsaved edit"
     with django_assert_num_queries(3) as ctx:  # SAVEPOINT, UPDATE, RELEASE
@@ -265,8 +240,8 @@ def test_set_an_instance_saves_only_the_two_columns_and_auto_now(
 def test_set_a_model_and_a_key_converts_it_and_checks_the_row_in_the_same_transaction(
     django_assert_num_queries: Any,
 ) -> None:
-    post = PostFactory()
-    comment = on(PhotoFactory())
+    post = AnyPostFactory()
+    comment = on(AnyPhotoFactory())
     with django_assert_num_queries(4) as ctx:  # SAVEPOINT, SELECT of the post, UPDATE, RELEASE
         comment.set_target(AnyPost, str(post.pk))
     verbs = [q["sql"].split()[0] for q in ctx.captured_queries]
@@ -278,7 +253,7 @@ def test_set_a_model_and_a_key_converts_it_and_checks_the_row_in_the_same_transa
 
 
 def test_set_none_clears_both_columns() -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     comment.set_target(None)
     assert row_state(comment)["content_type_id"] is None
     assert row_state(comment)["object_id"] is None
@@ -303,7 +278,7 @@ def test_set_none_clears_both_columns() -> None:
 def test_set_refusals_change_nothing(
     args: Any, error: type[Exception], message: str, django_assert_num_queries: Any
 ) -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     comment.get_target()
     values = args()
     before, row = memory_state(comment), row_state(comment)
@@ -314,7 +289,7 @@ def test_set_refusals_change_nothing(
 
 
 def test_set_none_on_non_nullable_columns_is_refused() -> None:
-    pin = AnyPin.objects.create(target=PostFactory())
+    pin = AnyPin.objects.create(target=AnyPostFactory())
     before = memory_state(pin)
     with pytest.raises(ValueError, match="not both nullable"):
         pin.set_target(None)
@@ -322,10 +297,10 @@ def test_set_none_on_non_nullable_columns_is_refused() -> None:
 
 
 def test_a_failed_save_restores_the_instance() -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     comment.get_target()
     before, row = memory_state(comment), row_state(comment)
-    photo = PhotoFactory()
+    photo = AnyPhotoFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         comment.set_target(photo, force_insert=True)  # the row exists: the INSERT fails
     assert memory_state(comment) == before
@@ -333,7 +308,7 @@ def test_a_failed_save_restores_the_instance() -> None:
 
 
 def test_set_without_save_makes_no_query(django_assert_num_queries: Any) -> None:
-    comment, photo = on(PostFactory()), PhotoFactory()
+    comment, photo = on(AnyPostFactory()), AnyPhotoFactory()
     with django_assert_num_queries(0):
         comment.set_target(photo, save=False)
     assert comment.target is photo
@@ -345,7 +320,7 @@ def test_set_without_save_makes_no_query(django_assert_num_queries: Any) -> None
 def test_create_makes_the_target_points_at_it_and_saves_in_one_transaction(
     django_assert_num_queries: Any,
 ) -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     with django_assert_num_queries(4):  # SAVEPOINT, INSERT, UPDATE, RELEASE
         photo = comment.create_target(AnyPhoto, {"caption": "new"}, hidden=True)
     assert photo.pk and photo.hidden and photo.caption == "new"
@@ -353,7 +328,7 @@ def test_create_makes_the_target_points_at_it_and_saves_in_one_transaction(
 
 
 def test_create_refusals_create_nothing() -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     before = (AnyPhoto.all_photos.count(), AnyTag.objects.count(), row_state(comment))
     with pytest.raises(TypeError, match="cannot point at a AnyTag"):
         comment.create_target(AnyTag, name="t")
@@ -365,7 +340,7 @@ def test_create_refusals_create_nothing() -> None:
 
 
 def test_create_rolls_back_the_new_target_when_the_owner_save_fails() -> None:
-    pin = AnyPin.objects.create(target=PostFactory())
+    pin = AnyPin.objects.create(target=AnyPostFactory())
     photos = AnyPhoto.all_photos.count()
     before = memory_state(pin)
     AnyPin.objects.filter(pk=pin.pk).delete()  # saving pin's two columns now fails
@@ -379,9 +354,9 @@ def test_create_rolls_back_the_new_target_when_the_owner_save_fails() -> None:
 
 
 def test_is_compares_without_a_query(django_assert_num_queries: Any) -> None:
-    post, other = PostFactory(), PostFactory()
+    post, other = AnyPostFactory(), AnyPostFactory()
     same_key = AnyPhoto.all_photos.create(id=post.pk, caption="same key")
-    comment, empty = on(post), fresh(CommentFactory())
+    comment, empty = on(post), fresh(AnyCommentFactory())
     with django_assert_num_queries(0):
         assert comment.is_target(post)
         assert not comment.is_target(other)
@@ -398,7 +373,7 @@ def test_is_compares_without_a_query(django_assert_num_queries: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_async_twins() -> None:
-    post, photo = PostFactory(), PhotoFactory()
+    post, photo = AnyPostFactory(), AnyPhotoFactory()
     comment = on(post)
 
     async def main() -> Any:
@@ -416,11 +391,11 @@ def test_async_twins() -> None:
 
 
 def test_prefetch_makes_one_query_per_target_model(django_assert_num_queries: Any) -> None:
-    posts = [PostFactory(published=i % 2 == 0) for i in range(3)]
-    photos = [PhotoFactory() for _ in range(2)]
+    posts = [AnyPostFactory(published=i % 2 == 0) for i in range(3)]
+    photos = [AnyPhotoFactory() for _ in range(2)]
     for target in [*posts, *photos]:
-        CommentFactory(target=target)
-    CommentFactory()  # no target
+        AnyCommentFactory(target=target)
+    AnyCommentFactory()  # no target
     comments = list(AnyComment.objects.order_by("pk"))
     with django_assert_num_queries(2):
         belongsto_ext.prefetch(comments, "target", scope={AnyPost: "published_posts"})
@@ -438,8 +413,8 @@ def test_prefetch_makes_one_query_per_target_model(django_assert_num_queries: An
 def test_a_cached_answer_needs_no_content_type(django_assert_num_queries: Any) -> None:
     """Once read, the answers hold even after ContentType's cache is cleared; a
     text object_id ('5' for the key 5) is answered from the cache too."""
-    post, photo = PostFactory(), PhotoFactory()
-    comments = [fresh(CommentFactory(target=post)), fresh(CommentFactory(target=photo))]
+    post, photo = AnyPostFactory(), AnyPhotoFactory()
+    comments = [fresh(AnyCommentFactory(target=post)), fresh(AnyCommentFactory(target=photo))]
     note = fresh(AnyNote.objects.create(target=post))
     belongsto_ext.prefetch(comments, "target")
     assert note.get_target() == post
@@ -453,11 +428,11 @@ def test_a_cached_answer_needs_no_content_type(django_assert_num_queries: Any) -
 def test_prefetch_batches_within_the_parameter_limit(
     monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
 ) -> None:
-    from belongsto_ext import accessors
+    from belongsto_ext import batch
 
-    monkeypatch.setattr(accessors, "_batch_size", lambda *args: 2)
+    monkeypatch.setattr(batch, "batch_size", lambda *args: 2)
     for _ in range(5):
-        CommentFactory(target=PostFactory())
+        AnyCommentFactory(target=AnyPostFactory())
     comments = list(AnyComment.objects.all())
     with django_assert_num_queries(3):
         belongsto_ext.prefetch(comments, "target")
@@ -465,9 +440,9 @@ def test_prefetch_batches_within_the_parameter_limit(
 
 
 def test_scoped_prefetch_fills_the_cache(django_assert_num_queries: Any) -> None:
-    post, hidden = PostFactory(published=False), PhotoFactory(hidden=True)
-    CommentFactory(target=post)
-    CommentFactory(target=hidden)
+    post, hidden = AnyPostFactory(published=False), AnyPhotoFactory(hidden=True)
+    AnyCommentFactory(target=post)
+    AnyCommentFactory(target=hidden)
     with django_assert_num_queries(3):  # the comments, the posts, the photos
         comments = list(
             AnyComment.objects.order_by("pk").prefetch_related(
@@ -480,7 +455,7 @@ def test_scoped_prefetch_fills_the_cache(django_assert_num_queries: Any) -> None
 
 @pytest.mark.django_db(transaction=True)
 def test_async_prefetch() -> None:
-    CommentFactory(target=PostFactory())
+    AnyCommentFactory(target=AnyPostFactory())
     comments = list(AnyComment.objects.all())
     run(lambda: belongsto_ext.aprefetch(comments, "target"))
     assert comments[0].get_target(scope=None) is not None
@@ -500,35 +475,35 @@ def delete(obj: models.Model, how: str) -> None:
 def test_cascade_deletes_the_owners_of_the_deleted_target_only(
     django_assert_num_queries: Any,
 ) -> None:
-    post, photo = PostFactory(), PhotoFactory()
-    gone, kept = CommentFactory(target=post), CommentFactory(target=photo)
+    post, photo = AnyPostFactory(), AnyPhotoFactory()
+    gone, kept = AnyCommentFactory(target=post), AnyCommentFactory(target=photo)
     post.delete()
     assert not AnyComment.objects.filter(pk=gone.pk).exists()
     assert AnyComment.objects.filter(pk=kept.pk).exists()
 
 
 def test_cascade_matches_the_content_type_not_only_the_key() -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     photo = AnyPhoto.all_photos.create(id=post.pk, caption="same id")
-    on_photo = CommentFactory(target=photo)
+    on_photo = AnyCommentFactory(target=photo)
     post.delete()
     assert AnyComment.objects.filter(pk=on_photo.pk).exists()
 
 
 def test_queryset_delete_cascades_too() -> None:
-    posts = [PostFactory(), PostFactory()]
+    posts = [AnyPostFactory(), AnyPostFactory()]
     for post in posts:
-        CommentFactory(target=post)
-    kept = CommentFactory(target=PhotoFactory())
+        AnyCommentFactory(target=post)
+    kept = AnyCommentFactory(target=AnyPhotoFactory())
     AnyPost.objects.all().delete()
     assert list(AnyComment.objects.all()) == [kept]
 
 
 @pytest.mark.parametrize("how", ["model", "queryset"])
 def test_set_null_nulls_both_columns(how: str) -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     bookmark = AnyBookmark.objects.create(target=post)
-    other = AnyBookmark.objects.create(target=PhotoFactory())
+    other = AnyBookmark.objects.create(target=AnyPhotoFactory())
     delete(post, how)
     assert row_state(bookmark) == {"id": bookmark.pk, "content_type_id": None, "object_id": None}
     assert row_state(other)["object_id"] is not None
@@ -536,9 +511,9 @@ def test_set_null_nulls_both_columns(how: str) -> None:
 
 @pytest.mark.parametrize("how", ["model", "queryset"])
 def test_protect_refuses_and_changes_nothing(how: str) -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     pin = AnyPin.objects.create(target=post)
-    comment = CommentFactory(target=post)
+    comment = AnyCommentFactory(target=post)
     with pytest.raises(ProtectedError) as excinfo:
         delete(post, how)
     assert set(excinfo.value.protected_objects) == {pin}
@@ -551,7 +526,7 @@ def test_protect_refuses_and_changes_nothing(how: str) -> None:
 
 @pytest.mark.parametrize("how", ["model", "queryset"])
 def test_restrict_refuses_unless_the_owner_goes_too(how: str) -> None:
-    flagged, other = PostFactory(), PostFactory()
+    flagged, other = AnyPostFactory(), AnyPostFactory()
     flag = AnyFlag.objects.create(target=flagged, post=other)  # goes only with `other`
     with pytest.raises(RestrictedError) as excinfo:
         delete(flagged, how)
@@ -565,7 +540,7 @@ def test_restrict_refuses_unless_the_owner_goes_too(how: str) -> None:
 
 
 def test_do_nothing_leaves_the_owner_pointing_at_nothing() -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     note = AnyNote.objects.create(target=post)
     assert row_state(note)["object_id"] == str(post.pk)  # a text column
     post.delete()
@@ -575,7 +550,7 @@ def test_do_nothing_leaves_the_owner_pointing_at_nothing() -> None:
 
 
 def test_a_text_object_id_reads_and_sets_integer_keys(django_assert_num_queries: Any) -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     note = AnyNote.objects.create(target=post)
     note = fresh(note)
     with django_assert_num_queries(1):
@@ -749,7 +724,7 @@ def test_full_clean_refuses_a_content_type_models_does_not_allow() -> None:
     with pytest.raises(ValidationError) as excinfo:
         comment.full_clean()
     assert excinfo.value.message_dict == {"content_type": [ALLOWED]}
-    comment.target = PostFactory()
+    comment.target = AnyPostFactory()
     comment.full_clean()  # an allowed model passes
     AnyNote(target=AnyTag.objects.create(name="t")).full_clean()  # no models=: anything
 
@@ -769,7 +744,7 @@ def test_a_model_form_refuses_it_and_saves_nothing() -> None:
 
 
 def test_set_a_model_and_a_key_with_no_row_is_refused_and_changes_nothing() -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     comment.get_target()
     missing = AnyPhoto.all_photos.order_by("-pk").values_list("pk", flat=True).first() or 0
     before, row = memory_state(comment), row_state(comment)
@@ -782,8 +757,8 @@ def test_set_a_model_and_a_key_with_no_row_is_refused_and_changes_nothing() -> N
 
 
 def test_the_row_a_key_names_may_be_out_of_the_default_scope() -> None:
-    hidden = PhotoFactory(hidden=True)  # AnyPhoto's default manager hides it; the row exists
-    comment = on(PostFactory())
+    hidden = AnyPhotoFactory(hidden=True)  # AnyPhoto's default manager hides it; the row exists
+    comment = on(AnyPostFactory())
     comment.set_target(AnyPhoto, hidden.pk)
     assert row_state(comment)["object_id"] == hidden.pk
 
@@ -802,7 +777,7 @@ def router() -> Any:
 @pytest.mark.django_db(transaction=True, databases=["default", "replica", "other"])
 @pytest.mark.parametrize("save", [True, False])
 def test_set_on_an_unsaved_owner_works_as_the_descriptor_does(router: Any, save: bool) -> None:
-    post = PostFactory()
+    post = AnyPostFactory()
     comment = AnyComment(body="new")
     comment.set_target(post, save=save)
     assert comment._state.db == "default"
@@ -841,9 +816,9 @@ WRITES = {
 
 
 def fails_and_changes_nothing(write: str) -> None:
-    comment = on(PostFactory())
+    comment = on(AnyPostFactory())
     comment.get_target()
-    photo = PhotoFactory()
+    photo = AnyPhotoFactory()
     photos = AnyPhoto.all_photos.count()
     before, row = memory_state(comment), row_state(comment)
     with failing_saves(AnyComment, after_write=True, error=Refused), pytest.raises(Refused):
@@ -871,8 +846,8 @@ def test_a_receiver_failing_after_the_update_in_autocommit_changes_nothing(write
 def test_an_on_commit_callback_failing_after_the_commit_leaves_the_instance_on_the_new_state(
     write: str,
 ) -> None:
-    comment = on(PostFactory())
-    photo = PhotoFactory()
+    comment = on(AnyPostFactory())
+    photo = AnyPhotoFactory()
 
     def schedule(**kwargs: Any) -> None:
         def callback() -> None:
@@ -898,7 +873,7 @@ def test_a_failed_create_puts_back_every_object_it_was_given() -> None:
     from tests.anyeco.models import Badge, Holder, Note
 
     holder = Holder.objects.create(name="h")
-    note = Note.objects.create(body="n", target=PostFactory())
+    note = Note.objects.create(body="n", target=AnyPostFactory())
     before, row, given = memory_state(note), row_state(note), memory_state(holder)
     with failing_saves(Note, after_write=True, error=Refused), pytest.raises(Refused):
         note.create_target(Badge, label="b", holder=holder)

@@ -33,9 +33,7 @@ from django_scopes import ScopeError, scope, scopes_disabled
 
 import belongsto_ext
 from belongsto_ext import InvalidScope, ScopedPrefetch, scopes
-from tests.helpers import fresh, memory_state, run, worker_queries
-from tests.markers import needs_permanent, needs_setlimit, on_sqlite
-from tests.scoped.factories import (
+from tests.factories import (
     BadgeFactory,
     EssayFactory,
     EventFactory,
@@ -47,6 +45,8 @@ from tests.scoped.factories import (
     TicketFactory,
     WriterFactory,
 )
+from tests.helpers import fresh, memory_state, run, worker_queries
+from tests.markers import needs_permanent, needs_setlimit, on_sqlite
 from tests.scoped.models import (
     CURRENT_SITE,
     MODULE_STATE,

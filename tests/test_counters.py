@@ -23,98 +23,43 @@ import datetime
 import io
 import re
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import factory
 import pytest
 from django import forms
 from django.contrib import admin
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection, connections, models, transaction
-from django.test.utils import CaptureQueriesContext, isolate_apps
+from django.db import OperationalError, connection, models, transaction
+from django.test.utils import isolate_apps
 from django.urls import path
-from django.utils import timezone
 
 from belongsto_ext import BelongsToField, counter_drift, install_triggers, rebuild_counters
-from belongsto_ext.counters import _drop, counted_relations, installed
-from tests.helpers import CONTROL, failing_statements, memory_state, run
+from belongsto_ext.counters import counted_relations
+from tests.factories import ShelfFactory, VolumeFactory
+from tests.helpers import (
+    COUNTED,
+    OLD,
+    OLD_DAY,
+    aged,
+    assert_exact,
+    counts,
+    db,
+    failing_statements,
+    library_and_shelves,
+    memory_state,
+    run,
+    since,
+    stamps,
+    statements,
+    touched_since,
+    without_triggers,
+)
 from tests.models import Card, Label, Library, Node, Shelf, Slip, Volume
 
 pytestmark = pytest.mark.django_db
 
-# Timestamps older than any write a test makes, set with the triggers dropped.
-OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
-OLD_DAY = datetime.date(2000, 1, 1)
-
-# django-simple-history records every Volume write with an INSERT of its own, after
-# it: not this feature's statement, so left out of what statements() lists.
-HISTORY = "tests_historicalvolume"
-
-# Each counter column of Shelf and the owner models counting into it.
-COUNTED: dict[str, tuple[type[models.Model], ...]] = {
-    "volumes_count": (Volume,),
-    "labels_count": (Label,),
-    "slips_count": (Slip, Card),
-}
-
-
-class LibraryFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Library
-
-    name = factory.Sequence(lambda n: f"Library {n}")
-
-
-class ShelfFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Shelf
-
-    name = factory.Sequence(lambda n: f"Shelf {n}")
-    library = factory.SubFactory(LibraryFactory)
-
-
-class VolumeFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Volume
-
-    title = factory.Sequence(lambda n: f"Volume {n}")
-
-
 # ------------------------------------------------------------------ helpers
-
-
-@contextlib.contextmanager
-def statements(alias: str = "default") -> Iterator[list[tuple[str, str]]]:
-    """``[(verb, table), ...]`` of the statements sent to ``alias`` in the block,
-    transaction control and django-simple-history's INSERT left out."""
-    out: list[tuple[str, str]] = []
-    with CaptureQueriesContext(connections[alias]) as ctx:
-        yield out
-    for query in ctx.captured_queries:
-        sql = query["sql"]
-        verb = sql.split(None, 1)[0].upper()
-        table = re.search(r'(?:INSERT INTO|UPDATE|DELETE FROM|FROM)\s+"?(\w+)"?', sql)
-        name = table[1] if table else ""
-        if verb not in CONTROL and name != HISTORY:
-            out.append((verb, name))
-
-
-@contextlib.contextmanager
-def without_triggers(*models_: type[models.Model], using: str = "default") -> Iterator[None]:
-    """Drop this app's triggers on the tables of ``models_`` (as counters._drop
-    does) for the block, then put them back with install_triggers()."""
-    connection = connections[using]
-    with connection.cursor() as cursor:
-        for model in models_:
-            table = model._meta.db_table
-            for name in sorted(installed(connection, table)):
-                _drop(cursor, connection, name, table)
-    try:
-        yield
-    finally:
-        install_triggers(*models_, using=using)
 
 
 @contextlib.contextmanager
@@ -139,82 +84,6 @@ def time_limit(seconds: float) -> Iterator[None]:
         yield
     finally:
         raw.set_progress_handler(None, 0)
-
-
-def aged(*objs: models.Model) -> None:
-    """Set the rows' (and the instances') timestamps to OLD, without the
-    triggers, so that no write of the setup shows as a touch."""
-    values: dict[type[models.Model], dict[str, Any]] = {
-        Library: {"updated": OLD},
-        Shelf: {"updated": OLD, "checked_on": OLD_DAY},
-        Node: {"updated_at": OLD},
-    }
-    with without_triggers(*{type(obj) for obj in objs}):
-        for obj in objs:
-            type(obj)._base_manager.filter(pk=obj.pk).update(**values[type(obj)])
-            for name, value in values[type(obj)].items():
-                setattr(obj, name, value)
-
-
-def since() -> datetime.datetime:
-    """Now, to the millisecond below (SQLite's triggers write milliseconds): a
-    timestamp written after this call is at least this."""
-    now = timezone.now()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def db(obj: models.Model) -> Any:
-    """The row of ``obj`` as the database holds it now."""
-    return type(obj)._base_manager.get(pk=obj.pk)
-
-
-def counts(*shelves: Shelf, column: str = "volumes_count") -> list[int]:
-    return [getattr(db(shelf), column) for shelf in shelves]
-
-
-def stamps(*objs: models.Model) -> list[Any]:
-    """Each row's touched column now: ``updated`` (``updated_at`` of a Node)."""
-    return [getattr(db(obj), "updated_at" if isinstance(obj, Node) else "updated") for obj in objs]
-
-
-def touched_since(start: datetime.datetime, *objs: models.Model) -> list[bool]:
-    """For each row: touched at or after ``start`` (True), still OLD (False)."""
-    out = []
-    for stamp in stamps(*objs):
-        assert stamp == OLD or stamp >= start, f"neither OLD nor touched since {start}: {stamp}"
-        out.append(stamp >= start)
-    return out
-
-
-def true_counts(column: str) -> Counter[Any]:
-    """``COUNT(*)`` of the owner rows per shelf, over every relation counting into ``column``."""
-    total: Counter[Any] = Counter()
-    for model in COUNTED[column]:
-        rows = (
-            model._base_manager.exclude(shelf=None)
-            .order_by()
-            .values("shelf")
-            .annotate(n=models.Count("pk"))
-            .values_list("shelf", "n")
-        )
-        total.update(dict(rows))
-    return total
-
-
-def assert_exact() -> None:
-    """Every counter of every shelf equals COUNT(*) of the owner rows pointing at it."""
-    for column in COUNTED:
-        stored = dict(Shelf.objects.values_list("pk", column))
-        real = true_counts(column)
-        assert stored == {pk: real[pk] for pk in stored}, column
-        assert set(real) <= set(stored)
-
-
-def library_and_shelves(n: int = 2) -> tuple[Library, list[Shelf]]:
-    library = LibraryFactory()
-    shelves = ShelfFactory.create_batch(n, library=library)
-    aged(*shelves, library)
-    return library, shelves
 
 
 def loaded(volume: Volume) -> Volume:

@@ -5,7 +5,7 @@ manager's and the queryset's writes, bulk writes, raw SQL, ``loaddata``, each
 
 After each, every counter equals ``COUNT(*)`` of its owners (assert_exact), the
 expected shelves hold the expected numbers, and touched rows show it. The
-helpers and factories are test_counters.py's.
+helpers (shared with test_counters.py) are in tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -24,22 +24,22 @@ from django.test.utils import isolate_apps
 
 from belongsto_ext import BelongsToField, install_triggers
 from belongsto_ext.counters import _drop, installed
-from tests.helpers import run
-from tests.models import Card, Label, Shelf, Slip, Volume
-from tests.test_counters import (
+from tests.factories import VolumeFactory
+from tests.helpers import (
     OLD,
-    VolumeFactory,
     aged,
     assert_exact,
     counts,
     db,
     library_and_shelves,
+    run,
     since,
     stamps,
     statements,
     touched_since,
     without_triggers,
 )
+from tests.models import Card, Label, Shelf, Slip, Volume
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import factory
 import pytest
 from django import forms
 from django.contrib.contenttypes.models import ContentType
@@ -38,7 +37,6 @@ from tests.ecosystem.models import (
     Dock,
     Gadget,
     Media,
-    Note,
     Photo,
     Place,
     Product,
@@ -50,89 +48,22 @@ from tests.ecosystem.models import (
     Video,
     Warehouse,
 )
+from tests.factories import (
+    ArticleFactory,
+    GadgetFactory,
+    MediaFactory,
+    NoteFactory,
+    PhotoFactory,
+    PlaceFactory,
+    ProductFactory,
+    VendorFactory,
+    VideoFactory,
+    WarehouseFactory,
+)
 from tests.helpers import fresh, memory_state, row_state, run, worker_queries
 from tests.markers import needs_fetch_modes
 
 pytestmark = pytest.mark.django_db
-
-
-# ---------------------------------------------------------------- factories
-
-
-class VendorFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Vendor
-
-    name = factory.Sequence(lambda n: f"Vendor {n}")
-
-
-class ProductFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Product
-
-    name = factory.Sequence(lambda n: f"Product {n}")
-    vendor = None
-
-
-class PlaceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Place
-
-    name = factory.Sequence(lambda n: f"Place {n}")
-
-
-class WarehouseFactory(PlaceFactory):
-    class Meta:
-        model = Warehouse
-
-    capacity = 10
-
-
-class MediaFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Media
-
-    title = factory.Sequence(lambda n: f"Media {n}")
-
-
-class VideoFactory(MediaFactory):
-    class Meta:
-        model = Video
-
-    seconds = 30
-
-
-class PhotoFactory(MediaFactory):
-    class Meta:
-        model = Photo
-
-    width = 640
-
-
-class ArticleFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Article
-
-    title = factory.Sequence(lambda n: f"Article {n}")
-
-
-class NoteFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Note
-
-    text = factory.Sequence(lambda n: f"Note {n}")
-
-    @classmethod
-    def _get_manager(cls, model_class: type[Note]) -> Any:
-        # factory-boy creates through ``objects``, deprecated on SoftDeletableModel.
-        return model_class.available_objects
-
-
-class GadgetFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Gadget
-
-    name = factory.Sequence(lambda n: f"Gadget {n}")
 
 
 # ------------------------------------------------------------------ helpers

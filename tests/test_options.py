@@ -34,7 +34,7 @@ from django.test.utils import CaptureQueriesContext
 import belongsto_ext
 from belongsto_ext import ScopedPrefetch, prefetch
 from tests import factories
-from tests.helpers import check_mode, memory_state, row_state, run, worker_queries
+from tests.helpers import check_mode, fresh, memory_state, row_state, run, worker_queries
 from tests.markers import BOTH_MODES, needs_fetch_modes
 from tests.models import Account, Author, Book, CheckedBook, City, Country, StrictBook
 
@@ -61,11 +61,6 @@ def data_statements(ctx: CaptureQueriesContext) -> list[str]:
     return out
 
 
-def saved(instance: models.Model) -> Any:
-    """A fresh copy of ``instance``'s row, through the base manager."""
-    return type(instance)._base_manager.get(pk=instance.pk)
-
-
 @pytest.fixture
 def account() -> Account:
     return Account.objects.get(pk=Account.objects.create().pk)
@@ -80,7 +75,7 @@ def test_create_owner_goes_through_create_user_and_hashes(
     with CaptureQueriesContext(connection) as ctx:
         user = account.create_owner(username="carol", password="secret")
     assert data_statements(ctx) == ['INSERT INTO "auth_user"', 'UPDATE "tests_account"']
-    stored = saved(user)
+    stored = fresh(user)
     assert stored.password != "secret"
     assert stored.check_password("secret")
     assert (stored.username, stored.is_staff, stored.is_superuser) == ("carol", False, False)
@@ -94,7 +89,7 @@ def test_create_admin_goes_through_create_superuser(account: Account) -> None:
     with CaptureQueriesContext(connection) as ctx:
         user = account.create_admin(username="root", email="root@example.com", password="pw")
     assert data_statements(ctx) == ['INSERT INTO "auth_user"', 'UPDATE "tests_account"']
-    stored = saved(user)
+    stored = fresh(user)
     assert (stored.is_staff, stored.is_superuser, stored.email) == (True, True, "root@example.com")
     assert stored.password != "pw" and stored.check_password("pw")
     assert row_state(account)["admin_id"] == user.pk
@@ -106,8 +101,8 @@ def test_create_method_create_stores_as_create_does(account: Account) -> None:
         user = account.create_plain(username="dora", password="secret")
     assert data_statements(ctx) == ['INSERT INTO "auth_user"', 'UPDATE "tests_account"']
     by_create = User.objects.create(username="erin", password="secret")
-    assert saved(user).password == saved(by_create).password == "secret"
-    assert not saved(user).check_password("secret")
+    assert fresh(user).password == fresh(by_create).password == "secret"
+    assert not fresh(user).check_password("secret")
     assert row_state(account)["plain_id"] == user.pk
 
 
@@ -216,9 +211,9 @@ def test_acreate_twins_use_the_manager_methods() -> None:
         return owner, admin, plain
 
     owner, admin, plain = run(main)
-    assert saved(owner).check_password("secret") and saved(owner).password != "secret"
-    assert saved(admin).is_superuser and saved(admin).check_password("pw")
-    assert saved(plain).password == "secret"
+    assert fresh(owner).check_password("secret") and fresh(owner).password != "secret"
+    assert fresh(admin).is_superuser and fresh(admin).check_password("pw")
+    assert fresh(plain).password == "secret"
     row = row_state(account)
     assert (row["owner_id"], row["admin_id"], row["plain_id"]) == (owner.pk, admin.pk, plain.pk)
 
