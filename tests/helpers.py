@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime
 import re
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -79,6 +80,18 @@ def book_by(**author_fields: Any) -> tuple[Any, Any]:
     return fresh(factories.BookFactory(author=author)), author
 
 
+def data_statements(ctx: CaptureQueriesContext) -> list[str]:
+    """Each statement ``ctx`` captured but transaction control (:data:`CONTROL`:
+    savepoints, BEGIN, COMMIT, ROLLBACK), as its leading keywords: ``INSERT INTO
+    "auth_user"``, ``UPDATE "tests_account"``, ``SELECT``."""
+    out = []
+    for q in ctx.captured_queries:
+        sql = q["sql"]
+        if not sql.startswith(CONTROL):
+            out.append(re.match(r'(\w+(?: INTO)? "\w+"|\w+)', sql).group(1))  # type: ignore[union-attr]
+    return out
+
+
 # ------------------------------------------------------------ failures
 
 
@@ -118,6 +131,19 @@ def failing_statements(pattern: str, message: str) -> Callable[..., Any]:
         return execute(sql, params, many, context)
 
     return wrapper
+
+
+# ------------------------------------------------------------ SQLite
+
+
+def lower_limit(limit: int) -> Callable[[], None]:
+    """Lower SQLite's parameter limit on this thread's live connection; return
+    what puts the old one back (tests.markers.on_sqlite and needs_setlimit)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    old = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    return lambda: raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, old)
 
 
 # -------------------------------------------------------- queries by alias

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -46,6 +45,7 @@ from rest_framework.test import APIRequestFactory
 
 from belongsto_ext import InvalidScope, ScopedPrefetch, aprefetch, prefetch
 from tests import factories
+from tests.helpers import lower_limit
 from tests.markers import needs_fetch_modes, needs_setlimit, on_postgres, on_sqlite
 from tests.models import Author, Book, Publisher, Review
 
@@ -115,16 +115,6 @@ class Sent:
     def sizes(self) -> list[int]:
         """How many parameters each statement carried."""
         return [len(params) for _sql, params in self.statements]
-
-
-def lower_limit(limit: int) -> Callable[[], None]:
-    """Lower SQLite's parameter limit on this thread's live connection; return
-    what puts the old one back."""
-    connection.ensure_connection()
-    raw = connection.connection
-    old = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-    return lambda: raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, old)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import json
 import pickle
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -45,7 +44,7 @@ from tests.factories import (
     TicketFactory,
     WriterFactory,
 )
-from tests.helpers import fresh, memory_state, run, worker_queries
+from tests.helpers import fresh, lower_limit, memory_state, run, worker_queries
 from tests.markers import needs_permanent, needs_setlimit, on_sqlite
 from tests.scoped.models import (
     CURRENT_SITE,
@@ -179,16 +178,13 @@ def test_batches_leave_room_for_the_parameters_of_the_scope_in_force() -> None:
     with scopes_disabled():
         belongsto_ext.prefetch([fresh(t) for t in tickets], "team")
     owners = [fresh(t) for t in tickets]
-    connection.ensure_connection()
-    raw = connection.connection
-    old = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)
+    restore = lower_limit(20)
     try:
         with scope(site=[s.pk for s in sites]), CaptureQueriesContext(connection) as queries:
             belongsto_ext.prefetch(owners, "team")
             assert [t.get_team() for t in owners] == teams
     finally:
-        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, old)
+        restore()
     # 30 keys, 8 a statement beside the scope's 12 parameters.
     assert len(queries) == 4
 

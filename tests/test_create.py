@@ -14,14 +14,20 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
-from tests.helpers import RecordingRouter, check_mode, failing_saves, memory_state, row_state
+from tests.helpers import (
+    RecordingRouter,
+    check_mode,
+    data_statements,
+    failing_saves,
+    memory_state,
+    row_state,
+)
 from tests.markers import BOTH_MODES
 from tests.models import Author, Book, Profile, Publisher
 
 pytestmark = pytest.mark.django_db
 
 _SAVEPOINT = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
-_CONTROL = (*_SAVEPOINT, "BEGIN", "COMMIT", "ROLLBACK")
 
 
 def kinds(ctx: CaptureQueriesContext) -> list[str]:
@@ -34,11 +40,6 @@ def kinds(ctx: CaptureQueriesContext) -> list[str]:
         else:
             out.append(re.match(r'(\w+(?: INTO)? "\w+"|\w+)', sql).group(1))
     return out
-
-
-def data_statements(ctx: CaptureQueriesContext) -> list[str]:
-    """:func:`kinds` without transaction control (savepoints, BEGIN, COMMIT)."""
-    return [k for k in kinds(ctx) if not k.startswith(_CONTROL)]
 
 
 # ------------------------------------------------------------ success

@@ -13,7 +13,6 @@ Change tracking and ``is_<name>()`` are in tests/test_tracking.py; the checks
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,31 +33,19 @@ from django.test.utils import CaptureQueriesContext
 import belongsto_ext
 from belongsto_ext import ScopedPrefetch, prefetch
 from tests import factories
-from tests.helpers import check_mode, fresh, memory_state, row_state, run, worker_queries
+from tests.helpers import (
+    check_mode,
+    data_statements,
+    fresh,
+    memory_state,
+    row_state,
+    run,
+    worker_queries,
+)
 from tests.markers import BOTH_MODES, needs_fetch_modes
 from tests.models import Account, Author, Book, CheckedBook, City, Country, StrictBook
 
 pytestmark = pytest.mark.django_db
-
-_CONTROL = (
-    "SAVEPOINT",
-    "RELEASE SAVEPOINT",
-    "ROLLBACK TO SAVEPOINT",
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-)
-
-
-def data_statements(ctx: CaptureQueriesContext) -> list[str]:
-    """Each captured statement but transaction control, as its leading keywords
-    (``INSERT INTO "auth_user"``, ``UPDATE "tests_account"``, ``SELECT``)."""
-    out = []
-    for q in ctx.captured_queries:
-        sql = q["sql"]
-        if not sql.startswith(_CONTROL):
-            out.append(re.match(r'(\w+(?: INTO)? "\w+"|\w+)', sql).group(1))  # type: ignore[union-attr]
-    return out
 
 
 @pytest.fixture
