@@ -1,5 +1,7 @@
-"""Shared fixtures: ready-made rows from the test models' factories. The plain
-helpers (snapshots, fresh rows, query capture) are in tests/helpers.py."""
+"""Shared fixtures: ready-made rows from the test models' factories, saves made to
+fail (``fail_saves``), tables for models built in a test (``made_by_hand``). The
+factories are in tests/factories.py, the plain helpers (snapshots, fresh rows,
+query capture...) in tests/helpers.py, the skip marks in tests/markers.py."""
 
 from __future__ import annotations
 
@@ -11,10 +13,6 @@ import pytest
 
 from tests import factories
 from tests.helpers import failing_saves
-
-# Importable from here too, for test modules written before tests/helpers.py.
-from tests.helpers import memory_state as memory_state
-from tests.helpers import row_state as row_state
 from tests.models import Author, Book, Publisher
 
 

@@ -15,7 +15,6 @@ django-reversion; ``Volume.history`` is django-simple-history's
 
 from __future__ import annotations
 
-import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,11 @@ from django.utils import timezone
 from reversion.models import Version
 
 from belongsto_ext.counters import installed
+from tests.helpers import OLD
 from tests.models import Library, Shelf, Volume
 
 pytestmark = pytest.mark.django_db
 
-OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 HistoricalVolume: Any = Volume.history.model
 
 

@@ -53,7 +53,7 @@ from django.db import (
 )
 
 from belongsto_ext import counter_drift
-from tests.helpers import run_threads
+from tests.helpers import OLD, run_threads
 from tests.markers import needs_a_session, needs_concurrent_writers
 from tests.models import Card, Library, Shelf, Slip, Volume
 
@@ -66,7 +66,6 @@ ROUNDS = 30  # writes per thread
 RETRIES = 60  # attempts of one write before its thread gives up
 TIME_LIMIT = 60.0  # seconds for all threads of one run together
 SAMPLES = 5000  # at most, per run
-OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 LEVELS = ["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"]
 # SQLSTATEs the application retries: serialization_failure, deadlock_detected.
 RETRIED = {"40001": "serialization failure", "40P01": "deadlock"}

@@ -16,7 +16,6 @@ thread, so the failing wrapper is installed on that thread's connection.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from django.db.models import Count
 from django.db.utils import InterfaceError
 
 from tests import factories
-from tests.helpers import CONTROL, memory_state, row_state
+from tests.helpers import CONTROL, OLD, memory_state, row_state
 from tests.models import Author, Book, Library, Shelf, Volume
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -297,7 +296,6 @@ class CountedScenario:
         return f"{prefix}{self.method}_shelf-{self.value}-{self.owner}"
 
 
-OLD = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 READ_BACK = (("SELECT", "tests_shelf"), ("SELECT", "tests_library"))
 HISTORY = ("INSERT", "tests_historicalvolume")  # django-simple-history's record
 
