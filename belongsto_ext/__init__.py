@@ -32,7 +32,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .anyfield import BelongsToAnyField
+    from .contenttypes.fields import BelongsToAnyField
 
 __all__ = [
     "AnyScope",
@@ -73,7 +73,7 @@ def __getattr__(name: str) -> object:
     # imports a model: it loads on first use (from a models.py), once the app
     # registry can import models, not when INSTALLED_APPS imports this package.
     if name == "BelongsToAnyField":
-        from .anyfield import BelongsToAnyField
+        from .contenttypes.fields import BelongsToAnyField
 
         return BelongsToAnyField
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

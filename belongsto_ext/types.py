@@ -433,3 +433,56 @@ class IsAnyAssociation(Protocol[T_contra]):
         Raises:
             TypeError: ``other`` is not a model instance.
         """
+
+
+# ------------------------------------------------------------ what the engine reads of a field
+
+
+class Relation(Protocol):
+    """What the modules below ``fields`` read of a BelongsTo field of either kind
+    (``BelongsToField``/``BelongsToOneField``, or ``BelongsToAnyField``): its
+    options, Django's per-instance cache, and the hooks that say what an owner
+    points at. Both kinds implement it; nothing below ``fields`` imports them."""
+
+    name: str
+    model: type[Model]
+    cache_name: str
+    scoped_cache_name: str
+    scopes: tuple[str, ...] | None
+    strict: bool
+    touch: bool | str
+    counter_cache: str | None
+    keyed_by_context: bool  # answers named by the scope in context (else by the argument)
+
+    def owner_key(self, instance: Model, strict: bool = False) -> Any:
+        """What the owner's columns hold, None when null; answers are checked
+        against it. A deferred column is loaded (refused with ``strict``)."""
+
+    def target_of(self, instance: Model, key: Any) -> tuple[type[Model] | None, Any]:
+        """The target model and the key as the target holds it, for ``key``
+        (:meth:`owner_key`); ``(None, None)`` when it points at no model."""
+
+    def pin_value(self, instance: Model) -> Any:
+        """What the read-your-writes pin remembers of the key the instance holds."""
+
+    def scope_spec(self, scope: Any) -> Any:
+        """The validated ``scope=`` argument (InvalidScope otherwise)."""
+
+    def model_key(self, spec: Any, model: type[Model]) -> Any:
+        """The scope key (``scopes.cache_key()``) ``spec`` means for target ``model``."""
+
+    def row_key(self, model: type[Model]) -> tuple[str, str]:
+        """The lookup and the attribute of ``model`` the owner's key matches."""
+
+    def get_cached_value(self, instance: Model, default: Any = ...) -> Any: ...
+
+    def set_cached_value(self, instance: Model, value: Any) -> None: ...
+
+    def is_cached(self, instance: Model) -> bool: ...
+
+    def delete_cached_value(self, instance: Model) -> None: ...
+
+
+def is_belongs_to(field: object) -> bool:
+    """Whether ``field`` is a BelongsTo field of either kind (their classes say so)."""
+    return getattr(type(field), "belongs_to", False) is True

@@ -18,7 +18,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from belongsto_ext.anyfield import TargetLink
+from belongsto_ext.contenttypes.deletion import TargetLink
 from tests.anyeco.models import Note, PlainNote
 from tests.models import AnyComment, AnyPhoto, AnyPost, AnyTag, Author, Book, Publisher
 

@@ -1,0 +1,1 @@
+"""BelongsToAnyField, the polymorphic field (it needs django.contrib.contenttypes)."""
