@@ -446,6 +446,27 @@ class AnyNote(models.Model):
     target = BelongsToAnyField()
 
 
+class AnyWatch(models.Model):
+    """strict=True: a read that would query raises FieldFetchBlocked."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    object_id = models.PositiveBigIntegerField(null=True)
+    target = BelongsToAnyField(models=[AnyPost, AnyPhoto], strict=True)
+
+
+class AnyLike(models.Model):
+    """scopes=: only these manager names are scope strings (and False, where the
+    name is the base manager's rows)."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    object_id = models.PositiveBigIntegerField(null=True)
+    target = BelongsToAnyField(models=[AnyPost, AnyPhoto], scopes=["objects"])
+
+
 # ---------------------------------------- restores by django-reversion and simple-history
 
 import reversion  # noqa: E402

@@ -467,10 +467,12 @@ def read_attribute(field: BelongsToAnyField, instance: Any, django_get: Any, cls
     through the base manager as Django reads it)."""
     if instance is None or not (field.strict or answers.pinned(field, instance)):
         return django_get(instance, cls)
+    key = field.owner_key(instance, field.strict)
+    if key is None:
+        return django_get(instance, cls)  # no target: Django asks nothing
     if field.is_cached(instance):
         obj = field.get_cached_value(instance)
-        key = field.owner_key(instance)
-        target = field.target_of(instance, key) if key is not None else (None, None)
+        target = field.target_of(instance, key)
         if obj is None or (
             target[0] is not None
             and obj._meta.concrete_model is target[0]._meta.concrete_model
