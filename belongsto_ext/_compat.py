@@ -15,7 +15,9 @@ from typing import Any
 from django.core import exceptions
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
-from django.db.models.fields.related import lazy_related_operation
+from django.db.models.fields.related import (  # type: ignore[attr-defined, unused-ignore]
+    lazy_related_operation,
+)
 from django.db.models.fields.related_descriptors import (
     ForeignKeyDeferredAttribute,
     ForwardManyToOneDescriptor,
@@ -78,15 +80,17 @@ _REFRESH_FROM_DB = models.Model.refresh_from_db.__code__
 _getframe = sys._getframe
 
 
-def called_by_refresh_from_db() -> bool:
-    """Whether the caller of the caller is ``Model.refresh_from_db()``.
+def called_by_refresh_from_db(depth: int = 2) -> bool:
+    """Whether the function ``depth`` frames up from the caller is
+    ``Model.refresh_from_db()``.
 
     It assigns each field with ``setattr()`` and has no hook: a key
-    descriptor's ``__set__()`` asks this to tell a refresh from an assignment.
-    ``tests/test_tracking.py`` fails if ``refresh_from_db()`` stops assigning
-    the fields itself.
+    descriptor's ``__set__()`` asks this to tell a refresh from an assignment
+    (on a model that defines ``refresh_from_db()`` itself, where this package
+    does not wrap it). ``tests/test_tracking.py`` fails if ``refresh_from_db()``
+    stops assigning the fields itself.
     """
-    return _getframe(2).f_code is _REFRESH_FROM_DB
+    return _getframe(depth).f_code is _REFRESH_FROM_DB
 
 
 #: ``fields_cache(instance)``: the per-instance dict Django keeps related objects

@@ -42,13 +42,6 @@ class Front(Relation, Protocol):
     ) -> tuple[type[models.Model], Any]:
         """The model ``create_<name>()`` builds (checked), and its values argument."""
 
-    def compared(self, instance: models.Model, other: Any) -> tuple[type[models.Model], Any]:
-        """``other`` (not None) as a target model and key, for ``is_<name>()``;
-        the key None for an unsaved instance."""
-
-    def loaded(self, instance: models.Model) -> bool:
-        """Whether reading the key needs no query (no deferred column)."""
-
     def written_columns(self) -> tuple[str, ...]:
         """The owner's fields a write of the relation saves."""
 
@@ -297,8 +290,7 @@ def _chained(field: Relation, model: type[models.Model], using: str) -> bool:
     if not connections[using].features.has_select_for_update:
         return False
     return any(
-        getattr(f, "touch", False) or getattr(f, "counter_cache", None)
-        for f in model._meta.fields
+        getattr(f, "touch", False) or getattr(f, "counter_cache", None) for f in model._meta.fields
     )
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 else:
     _PrefetchBase = Prefetch
 
+
 def load(
     field: Relation,
     instances: Iterable[models.Model],
@@ -125,7 +126,9 @@ def _read(
     contexts: dict[type[models.Model], tuple[Hashable, Hashable, answers.Entry]],
     using: str | None,
     mode: Any,
-) -> list[tuple[type[models.Model], Hashable, str, list[tuple[models.Model, Any, Any]], dict[Any, Any]]]:
+) -> list[
+    tuple[type[models.Model], Hashable, str, list[tuple[models.Model, Any, Any]], dict[Any, Any]]
+]:
     """The rows for ``pending`` owners, per target model and database read from:
     ``[(model, scope key, alias, [(owner, target key, owner key)], {target key: row})]``.
 
@@ -286,7 +289,7 @@ def _field(instances: list[models.Model], name: str) -> Relation:
                 f"prefetch(): {instance!r} is not a {field.model.__name__}; all instances "
                 f"must have the {field.model.__name__}.{name} field."
             )
-    return field  # type: ignore[no-any-return]
+    return field
 
 
 class ScopedLoad:

@@ -52,7 +52,8 @@ from .triggers import (
     touched_fields,
     triggers_for,
 )
-from .types import Relation, is_belongs_to
+from .types import KeyRelation as Relation
+from .types import is_key_relation
 
 __all__ = [
     "SUPPORTED_VENDORS",
@@ -348,7 +349,7 @@ def _counted_field(
     """The target model and counter column of ``model``'s relation ``name``, or
     TypeError naming ``caller`` if it has no ``counter_cache``."""
     field = model._meta.get_field(name)
-    if not is_belongs_to(field) or not field.counter_cache:
+    if not is_key_relation(field) or not field.counter_cache:
         raise TypeError(
             f"{caller}(): {model.__name__}.{name} is not a BelongsTo field with counter_cache."
         )

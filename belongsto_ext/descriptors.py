@@ -16,40 +16,62 @@ from ._compat import (
     ForwardOneToOneDescriptor,
     called_by_refresh_from_db,
 )
-from .types import is_belongs_to
+from .types import is_key_relation
 
 
 class KeyAttribute(ForeignKeyDeferredAttribute):
-    """The ``<name>_id`` attribute: assigning it (even the same value, as
-    ``refresh_from_db()`` does) drops the field's scoped answers, and its
-    read-your-writes pin unless the value is the pinned key; an assignment is
-    remembered for change tracking, a refresh forgets what was remembered."""
+    """The ``<name>_id`` attribute: assigning it (even the same value) drops the
+    field's scoped answers, and its read-your-writes pin unless the value is the
+    pinned key; the first change since the row was read is remembered for change
+    tracking (``tracking.py``), and a refresh forgets it."""
+
+    def __init__(self, field: Any) -> None:
+        super().__init__(field)
+        self.attname: str = field.attname
+        self.held: str = field.held_attname
 
     def __set__(self, instance: models.Model, value: Any) -> None:
         # ForeignKeyDeferredAttribute.__set__() (5.2, 6.0, 6.1), plus the above.
-        # The first assignment, from Model.__init__() for every row loaded,
-        # finds nothing: it only stores the value.
+        # The first assignment, from Model.__init__() for every row loaded, finds
+        # nothing: it only stores the value. Once the change is remembered, an
+        # instance with nothing cached costs what Django's own assignment does.
         data = instance.__dict__
         field: Any = self.field
-        attname = field.attname
-        if attname in data:
-            old = data[attname]
-            changed = old != value
+        if self.attname in data:
+            old = data[self.attname]
             fields_cache = _compat.fields_cache(instance)
             if fields_cache:
-                if changed and field.cache_name in fields_cache:
-                    del fields_cache[field.cache_name]  # Django's delete_cached_value()
-                answers.drop(field, instance, value)
-                if called_by_refresh_from_db():
-                    tracking.synced(field, instance)  # the value is the row's again
-                elif changed:
+                _assigned(field, instance, fields_cache, old, value)
+            elif self.held not in data:
+                if old != value and not _refreshing(field):
                     tracking.record_change(field, instance, old)
-            elif changed and not called_by_refresh_from_db():
-                tracking.record_change(field, instance, old)
-        elif not _compat.adding(instance) and not called_by_refresh_from_db():
+            elif _refreshing(field):
+                tracking.synced(field, instance)  # the value is the row's again
+        elif not _compat.adding(instance) and not _refreshing(field):
             # A deferred key assigned: what the row holds is not known here.
             tracking.record_change(field, instance, tracking.UNKNOWN)
-        data[attname] = value
+        data[self.attname] = value
+
+
+def _refreshing(field: Any, depth: int = 2) -> bool:
+    """Whether ``Model.refresh_from_db()`` is assigning the key (``depth`` frames
+    up): asked only where this package's own ``refresh_from_db()`` is not on the
+    model to say so afterwards (a model that defines the method itself)."""
+    return not field.refresh_hooked and called_by_refresh_from_db(depth + 1)
+
+
+def _assigned(
+    field: Any, instance: models.Model, fields_cache: dict[Any, Any], old: Any, value: Any
+) -> None:
+    """An assignment to an instance with something cached."""
+    changed = old != value
+    if changed and field.cache_name in fields_cache:
+        del fields_cache[field.cache_name]  # Django's delete_cached_value()
+    answers.drop(field, instance, value)
+    if _refreshing(field, 3):
+        tracking.synced(field, instance)  # the value is the row's again
+    elif changed:
+        tracking.record_change(field, instance, old)
 
 
 class _ReadsYourWrites:
@@ -117,7 +139,6 @@ class _RefusesDeferredKey:
         return super().__get__(instance, cls)  # type: ignore[misc]
 
 
-
 class StrictForwardDescriptor(_RefusesDeferredKey, ForwardDescriptor):  # type: ignore[misc, unused-ignore]
     pass
 
@@ -134,7 +155,8 @@ def refresh_from_db(
     would hand the old row back, and the next ``save()`` would write it.
 
     Set on each model class with a BelongsTo field that does not define the
-    method itself; it calls the next ``refresh_from_db`` in the MRO.
+    method itself; it calls the next ``refresh_from_db`` in the MRO, then tells
+    change tracking the refreshed keys are the rows'.
     """
     if using is None and not args and kwargs.get("from_queryset") is None:
         using = _pinned_write_alias(self)
@@ -146,14 +168,23 @@ def refresh_from_db(
         method = klass.__dict__.get("refresh_from_db")
         if method is not None and method is not refresh_from_db:
             method(self, using, *args, **kwargs)
-            return
+            break
+    # The keys refreshed are what the rows hold (change tracking).
+    fields = kwargs.get("fields", args[0] if args else None)
+    for field in self._meta.concrete_fields:
+        if (
+            is_key_relation(field)
+            and field.attname in self.__dict__
+            and (fields is None or field.attname in fields or field.name in fields)
+        ):
+            tracking.synced(field, self)
 
 
 def _pinned_write_alias(instance: models.Model) -> str | None:
     """Where writes go, if any BelongsTo relation of ``instance`` is pinned."""
     for field in instance._meta.concrete_fields:
-        if is_belongs_to(field):
-            alias = answers.pinned_alias(field, field.related_model, instance)  # type: ignore[arg-type]
+        if is_key_relation(field):
+            alias = answers.pinned_alias(field, field.related_model, instance)
             if alias is not None:
                 return alias
     return None

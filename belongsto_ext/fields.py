@@ -86,7 +86,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
         super().__init__(*args, **kwargs)
 
     @property
-    def forward_related_accessor_class(self) -> type[Any]:  # type: ignore[override]
+    def forward_related_accessor_class(self) -> type[Any]:  # type: ignore[override, unused-ignore]
         """What ``contribute_to_class()`` installs as ``<name>``."""
         return self.strict_accessor_class if self.strict else self.plain_accessor_class
 
@@ -188,9 +188,15 @@ class BelongsToMixin(_Field[_ST, _GT]):
     def contribute_to_class(
         self, cls: type[models.Model], name: str, *args: Any, **kwargs: Any
     ) -> None:
+        # Where change tracking keeps the key the row holds (tracking.py): a name
+        # no attribute can have. Set before Django installs the key attribute.
+        self.held_attname = f"{name}_id@db"  # ForeignKey's attname is <name>_id
+        # Whether this package's refresh_from_db() runs for the model (it tells
+        # change tracking about a refresh; else the key attribute asks the stack).
+        self.refresh_hooked = "refresh_from_db" not in cls.__dict__
         super().contribute_to_class(cls, name, *args, **kwargs)
         methods.install(cls, self, methods.METHODS)
-        if "refresh_from_db" not in cls.__dict__:
+        if self.refresh_hooked:
             cls.refresh_from_db = descriptors.refresh_from_db  # type: ignore[method-assign]
         if self.touch or self.counter_cache:
             counters.connect(self, cls)

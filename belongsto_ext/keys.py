@@ -19,7 +19,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, router
 
 from . import _compat, scopes
-from .types import Relation as Field
+from .types import KeyRelation as Field
 from .types import Scope
 
 # Python types a key value may arrive as; anything else (bytes, containers,
@@ -37,7 +37,7 @@ _KEY_TYPES = (
 
 
 def _target(field: Field) -> type[models.Model]:
-    return field.related_model  # type: ignore[attr-defined, no-any-return]
+    return field.related_model  # type: ignore[no-any-return, unused-ignore]
 
 
 def _label(field: Field, instance: models.Model) -> str:
@@ -52,7 +52,9 @@ class Prepared(NamedTuple):
     value: Any
 
 
-def prepare(field: Field, instance: models.Model, args: tuple[Any, ...], validate: bool) -> Prepared:
+def prepare(
+    field: Field, instance: models.Model, args: tuple[Any, ...], validate: bool
+) -> Prepared:
     """Check ``set_<name>()``'s argument; with ``validate``, also that the row
     exists in ``validate_scope`` (one query)."""
     if len(args) != 1:

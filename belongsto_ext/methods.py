@@ -30,44 +30,98 @@ class MethodSpec(NamedTuple):
     summary: str  # the first line of its docstring
 
 
-def _spec(prefix: str, suffix: str, protocol: type, call: Callable[..., Any], summary: str) -> MethodSpec:
+def _spec(
+    prefix: str, suffix: str, protocol: type, call: Callable[..., Any], summary: str
+) -> MethodSpec:
     writes = prefix in ("set_", "create_", "aset_", "acreate_")
     return MethodSpec(prefix, suffix, writes, protocol, call, summary)
 
 
 A = accessors
 METHODS: tuple[MethodSpec, ...] = (
-    _spec("get_", "", types.GetAssociation, A.get_related,
-          "Return the related object in ``scope``, or None."),
-    _spec("set_", "", types.SetAssociation, A.set_related,
-          "Point the relation at ``value`` and save only that column."),
-    _spec("create_", "", types.CreateAssociation, A.create_related,
-          "Create the related object from ``values`` and ``fields``, set it, and return it."),
+    _spec(
+        "get_",
+        "",
+        types.GetAssociation,
+        A.get_related,
+        "Return the related object in ``scope``, or None.",
+    ),
+    _spec(
+        "set_",
+        "",
+        types.SetAssociation,
+        A.set_related,
+        "Point the relation at ``value`` and save only that column.",
+    ),
+    _spec(
+        "create_",
+        "",
+        types.CreateAssociation,
+        A.create_related,
+        "Create the related object from ``values`` and ``fields``, set it, and return it.",
+    ),
     _spec("aget_", "", types.AsyncGetAssociation, A.aget_related, "Async get_<name>()."),
     _spec("aset_", "", types.AsyncSetAssociation, A.aset_related, "Async set_<name>()."),
-    _spec("acreate_", "", types.AsyncCreateAssociation, A.acreate_related,
-          "Async create_<name>()."),
-    _spec("is_", "", types.IsAssociation, A.is_related,
-          "Whether the relation points at ``other`` (an object, a key or None), no query."),
-    _spec("has_", "_changed", types.HasChanged, tracking.has_changed,
-          "Whether the key differs from the one the row holds, as far as known."),
-    _spec("get_previous_", "_id", types.PreviousKey, tracking.previous_key,
-          "The key the row holds, as far as known (None if never saved)."),
+    _spec(
+        "acreate_", "", types.AsyncCreateAssociation, A.acreate_related, "Async create_<name>()."
+    ),
+    _spec(
+        "is_",
+        "",
+        types.IsAssociation,
+        A.is_related,
+        "Whether the relation points at ``other`` (an object, a key or None), no query.",
+    ),
+    _spec(
+        "has_",
+        "_changed",
+        types.HasChanged,
+        tracking.has_changed,
+        "Whether the key differs from the one the row holds, as far as known.",
+    ),
+    _spec(
+        "get_previous_",
+        "_id",
+        types.PreviousKey,
+        tracking.previous_key,
+        "The key the row holds, as far as known (None if never saved).",
+    ),
 )
 
 ANY_METHODS: tuple[MethodSpec, ...] = (
-    _spec("get_", "", types.GetAnyAssociation, A.get_related,
-          "Return the target in ``scope``, or None."),
-    _spec("set_", "", types.SetAnyAssociation, A.set_related,
-          "Point the relation at an instance, at (Model, key), or at None, and save."),
-    _spec("create_", "", types.CreateAnyAssociation, A.create_related,
-          "Create an instance of ``model``, point at it and save, in one transaction."),
+    _spec(
+        "get_",
+        "",
+        types.GetAnyAssociation,
+        A.get_related,
+        "Return the target in ``scope``, or None.",
+    ),
+    _spec(
+        "set_",
+        "",
+        types.SetAnyAssociation,
+        A.set_related,
+        "Point the relation at an instance, at (Model, key), or at None, and save.",
+    ),
+    _spec(
+        "create_",
+        "",
+        types.CreateAnyAssociation,
+        A.create_related,
+        "Create an instance of ``model``, point at it and save, in one transaction.",
+    ),
     _spec("aget_", "", types.AsyncGetAnyAssociation, A.aget_related, "Async get_<name>()."),
     _spec("aset_", "", types.AsyncSetAnyAssociation, A.aset_related, "Async set_<name>()."),
-    _spec("acreate_", "", types.AsyncCreateAnyAssociation, A.acreate_related,
-          "Async create_<name>()."),
-    _spec("is_", "", types.IsAnyAssociation, A.is_related,
-          "Whether the relation points at ``other`` (an instance or None), no query."),
+    _spec(
+        "acreate_", "", types.AsyncCreateAnyAssociation, A.acreate_related, "Async create_<name>()."
+    ),
+    _spec(
+        "is_",
+        "",
+        types.IsAnyAssociation,
+        A.is_related,
+        "Whether the relation points at ``other`` (an instance or None), no query.",
+    ),
 )
 
 
@@ -78,7 +132,7 @@ def names(name: str, specs: Sequence[MethodSpec]) -> list[str]:
 
 @functools.cache
 def _signature(protocol: type) -> inspect.Signature:
-    return inspect.signature(protocol.__call__)  # type: ignore[operator]
+    return inspect.signature(protocol.__call__)
 
 
 def make(field: Any, spec: MethodSpec) -> Callable[..., Any]:

@@ -3,9 +3,11 @@
 What the row holds for a relation's key, as far as the instance knows, lives in
 Django's per-instance cache (``fields_cache``) beside the answers:
 
-- ``("author", DB)``: the key the row holds, once the key was assigned another
+- ``instance.__dict__["author_id@db"]`` (``field.held_attname``, a name no
+  attribute can have): the key the row holds, once the key was assigned another
   value since the instance was loaded, saved or refreshed. Absent: the key is
-  that value.
+  that value. In the instance's ``__dict__``, so that copies and pickles keep it,
+  and an assignment finds Django's ``fields_cache`` empty (its fast path).
 - ``("author", PENDING)``: a save wrote the key inside a transaction that has
   not committed yet: a weak reference to its commit callback, and the key the
   row held before. Once the callback is gone uncalled (the transaction or the
@@ -27,7 +29,9 @@ from django.db.models.fields import NOT_PROVIDED
 
 from . import _compat, answers
 from .answers import MISS
-from .types import Relation, is_belongs_to
+from .types import KeyRelation as Relation
+from .types import Relation as AnyRelation
+from .types import is_key_relation
 
 
 class _Unknown:
@@ -41,16 +45,14 @@ class _Unknown:
 
 
 UNKNOWN: Any = _Unknown()
-DB = "in database"
 PENDING = "saved, not committed"
-
 
 
 def record_change(field: Relation, instance: models.Model, old: Any) -> None:
     """The key, ``old`` until now, is being assigned: remember what the row holds."""
-    fields_cache = _compat.fields_cache(instance)
-    if (field.cache_name, DB) not in fields_cache:
-        fields_cache[(field.cache_name, DB)] = (
+    data = instance.__dict__
+    if field.held_attname not in data:
+        data[field.held_attname] = (
             _fresh(instance) if _compat.adding(instance) else in_database(field, instance, old)
         )
 
@@ -67,28 +69,23 @@ def _fresh(instance: models.Model) -> Any:
 
 def known(field: Relation, instance: models.Model, key: Any) -> None:
     """The row holds ``key`` (read from it)."""
-    _compat.fields_cache(instance)[(field.cache_name, DB)] = key
-
-
-def unknown(field: Relation, instance: models.Model) -> bool:
-    """Whether a deferred key was assigned, the row's key not read since."""
-    return _compat.fields_cache(instance).get((field.cache_name, DB), MISS) is UNKNOWN
+    instance.__dict__[field.held_attname] = key
 
 
 def in_database(field: Relation, instance: models.Model, current: Any = MISS) -> Any:
     """The key the row holds as far as this instance knows (None if never saved;
     :data:`UNKNOWN` once a deferred key was assigned, or for ``Model(pk=existing)``).
     ``current``: the key the instance holds, if not its attribute (being assigned)."""
+    held = instance.__dict__.get(field.held_attname, MISS)
+    if held is not MISS:
+        return held
     fields_cache = _compat.fields_cache(instance)
-    known = fields_cache.get((field.cache_name, DB), MISS)
-    if known is not MISS:
-        return known
     pending = fields_cache.get((field.cache_name, PENDING))
     if pending is not None and pending[0]() is None:
         # The transaction of the last save that wrote the key rolled back: the
         # row holds what it held before that save.
         del fields_cache[(field.cache_name, PENDING)]
-        fields_cache[(field.cache_name, DB)] = pending[1]
+        instance.__dict__[field.held_attname] = pending[1]
         return pending[1]
     if _compat.adding(instance):
         return _fresh(instance)
@@ -99,8 +96,7 @@ def saving(field: Relation, instance: models.Model) -> None:
     """A save is writing the key: the row will hold the key the instance holds
     now, once the save's transaction commits. Until then what the row held is
     kept aside, and is the answer again if that transaction rolls back."""
-    fields_cache = _compat.fields_cache(instance)
-    before = fields_cache.pop((field.cache_name, DB), MISS)
+    before = instance.__dict__.pop(field.held_attname, MISS)
     if before is MISS and _compat.adding(instance):
         before = _fresh(instance)
     if before is MISS or before == instance.__dict__.get(field.attname):
@@ -118,7 +114,7 @@ def saving(field: Relation, instance: models.Model) -> None:
         connection.on_commit(done)
         # Only Django's list of commit callbacks holds ``done``: a rollback of the
         # transaction (or savepoint) drops it, and the weak reference dies.
-        fields_cache[(field.cache_name, PENDING)] = (weakref.ref(done), before)
+        _compat.fields_cache(instance)[(field.cache_name, PENDING)] = (weakref.ref(done), before)
 
 
 class _Committed:
@@ -133,9 +129,8 @@ class _Committed:
 
 def synced(field: Relation, instance: models.Model) -> None:
     """The instance was refreshed: the key is what the row holds."""
-    fields_cache = _compat.fields_cache(instance)
-    fields_cache.pop((field.cache_name, DB), None)
-    fields_cache.pop((field.cache_name, PENDING), None)
+    instance.__dict__.pop(field.held_attname, None)
+    _compat.fields_cache(instance).pop((field.cache_name, PENDING), None)
 
 
 def has_changed(field: Relation, instance: models.Model) -> bool:
@@ -189,9 +184,7 @@ def state_of(obj: models.Model) -> State:
     )
 
 
-def snapshot(
-    field: Relation, instance: models.Model, objs: Iterable[Any] = ()
-) -> list[State]:
+def snapshot(field: AnyRelation, instance: models.Model, objs: Iterable[Any] = ()) -> list[State]:
     """The states of ``instance`` and, where a write reaches the objects it points
     at (a one-to-one's reverse cache, ``touch=``, ``counter_cache=``), of those
     among ``objs`` (what it will point at), of the one it points at now, and of
@@ -221,7 +214,7 @@ def restore(states: list[State]) -> None:
 
 def touching(model: type[models.Model]) -> list[Relation]:
     """The relations of ``model`` with ``touch=``."""
-    return [f for f in model._meta.fields if is_belongs_to(f) and f.touch]  # type: ignore[attr-defined]
+    return [f for f in model._meta.fields if is_key_relation(f) and f.touch]
 
 
 def cached_chain(

@@ -27,7 +27,8 @@ from django.conf import settings
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .types import Relation, is_belongs_to
+from .types import KeyRelation as Relation
+from .types import is_key_relation
 
 PREFIX = "belongsto_"
 # The database backends whose triggers this module writes.
@@ -139,7 +140,7 @@ def relations(registry: Apps = apps) -> Iterator[tuple[type[models.Model], Relat
     (the project's; a model built in another, as ``isolate_apps`` does, brings its own)."""
     for model in registry.get_models():
         for field in model._meta.local_fields:
-            if is_belongs_to(field) and (field.counter_cache or field.touch):
+            if is_key_relation(field) and (field.counter_cache or field.touch):
                 yield model, field
 
 

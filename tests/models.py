@@ -4,6 +4,7 @@ that belongsto_ext must keep working."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 
@@ -444,6 +445,18 @@ class AnyNote(models.Model):
     )
     object_id = models.CharField(max_length=40, null=True)  # noqa: DJ001  (as GFK users write it)
     target = BelongsToAnyField()
+
+
+class OwnRefreshBook(models.Model):
+    """A model that defines refresh_from_db() itself: this package does not wrap
+    it, and its key attribute tells a refresh from an assignment by the stack."""
+
+    author = BelongsToField(Author, on_delete=models.SET_NULL, null=True, related_name="+")
+    refreshes = 0
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.refreshes += 1
+        super().refresh_from_db(*args, **kwargs)
 
 
 class AnyWatch(models.Model):

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 TINY = ["--rounds", "1", "--iterations", "1", "--owners", "3", "--models", "2", "--rows", "10"]
 ROWS = {
+    "book.author_id = key (x2)",
     "get_author(), caches cleared",
     "get_author() on a null FK",
     "set_author(pk)",
@@ -105,6 +106,7 @@ def test_every_row_costs_as_many_queries_as_the_hand_written_code() -> None:
         assert hand == inserts + 3
     assert queries["get_author(), caches cleared"] == (1, 1)
     assert queries["get_author() on a null FK"] == (0, 0)
+    assert queries["book.author_id = key (x2)"] == (0, 0)
     assert queries["scoped get over 3 owners"] == (1, 1)
     assert queries["class creation, 2 models"] == (0, 0)
     assert queries["get_target(), caches cleared"] == (1, 1)

@@ -546,3 +546,41 @@ def test_the_attribute_of_a_book_loaded_with_its_peers_reads_the_primary() -> No
     assert via_attribute == new_author, f"book.author read {via_attribute!r}; queries: {queries}"
     assert via_attribute._state.db == "default"
     assert "SELECT" in queries["default"]
+
+
+# ------------------------------------------------------ BelongsToAnyField
+
+
+@pytest.mark.parametrize("how", ["set an instance", "set a model and a key", "create"])
+def test_a_polymorphic_write_then_get_and_the_attribute_read_the_primary(how: str) -> None:
+    """BelongsToAnyField shares the pin: after set_/create_, its reads of that
+    target go where writes go, in every scope; another instance routes as usual."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.models import AnyComment, AnyPost
+
+    comment = factories.AnyCommentFactory(target=factories.AnyPostFactory())
+    ContentType.objects.get_for_model(AnyPost)  # cached: the content type is not the read
+    if how == "create":
+        post = comment.create_target(AnyPost, title="Fresh")
+    else:
+        post = factories.AnyPostFactory()  # committed on default only, for now
+        comment.set_target(
+            post if how == "set an instance" else AnyPost,
+            *(() if how == "set an instance" else (post.pk,)),
+        )
+    with sent() as routed:
+        found = comment.get_target(scope="published_posts")
+    with sent() as attribute:
+        comment._state.fields_cache.pop(AnyComment._meta.get_field("target").cache_name, None)
+        via_attribute = comment.target
+    other = AnyComment.objects.using("default").get(pk=comment.pk)
+    with sent() as elsewhere:
+        other_found = other.get_target(scope="published_posts")
+    assert_still_lagging(post)
+
+    assert found == via_attribute == post
+    assert routed == only("default", "SELECT")
+    assert attribute == only("default", "SELECT")
+    assert other_found is None  # the standby has not replayed the post yet
+    assert elsewhere == only("standby", "SELECT")

@@ -395,3 +395,40 @@ def test_each_field_tracks_its_own_key(linked_book: Book) -> None:
     assert linked_book.has_publisher_changed()
     assert linked_book.get_previous_publisher_id() == old_publisher
     assert tracked(linked_book) == (False, linked_book.author_id)
+
+
+# ------------------------------------ a model that defines refresh_from_db() itself
+
+
+def test_a_model_with_its_own_refresh_from_db_is_synced_by_the_refresh(author: Author) -> None:
+    """Where this package does not wrap refresh_from_db() (the model defines it),
+    the key attribute recognises Django's Model.refresh_from_db() on the stack. If
+    Django stops assigning each field from refresh_from_db() itself, this fails:
+    _compat.called_by_refresh_from_db() must then be rewritten."""
+    from tests.models import OwnRefreshBook
+
+    assert "refresh_from_db" in vars(OwnRefreshBook)  # ours is not installed
+    moved = factories.AuthorFactory()
+    book = OwnRefreshBook.objects.get(pk=OwnRefreshBook.objects.create(author=author).pk)
+    book.author_id = factories.AuthorFactory().pk
+    assert book.has_author_changed() is True
+    OwnRefreshBook.objects.filter(pk=book.pk).update(author=moved)
+    book.refresh_from_db()
+    assert book.refreshes == 1
+    assert book.author_id == moved.pk
+    assert (book.has_author_changed(), book.get_previous_author_id()) == (False, moved.pk)
+    book.author_id = author.pk  # an assignment after the refresh is a change again
+    assert (book.has_author_changed(), book.get_previous_author_id()) == (True, moved.pk)
+
+
+def test_assignment_keeps_the_row_key_apart_from_djangos_cache(linked_book: Book) -> None:
+    """The first change is remembered beside the attribute, under a name no
+    attribute can have, and travels with copies; Django's fields_cache stays empty."""
+    import copy
+    import pickle
+
+    before = linked_book.author_id
+    linked_book.author_id = factories.AuthorFactory().pk
+    assert linked_book._state.fields_cache == {}
+    for clone in (copy.copy(linked_book), pickle.loads(pickle.dumps(linked_book))):
+        assert (clone.has_author_changed(), clone.get_previous_author_id()) == (True, before)

@@ -185,7 +185,6 @@ def _check_row(
         )
 
 
-
 def compared(field: BelongsToAnyField, instance: models.Model, other: Any) -> tuple[Any, Any]:
     """``other`` (an instance; not None) as its model, as the content type column
     stores it, and its key (None when unsaved)."""

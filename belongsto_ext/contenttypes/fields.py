@@ -254,7 +254,7 @@ class BelongsToAnyField(GenericForeignKey):
         return scopes.cache_key(model, spec.of(model), self)
 
     def row_key(self, model: type[models.Model]) -> tuple[str, str]:
-        return "pk", model._meta.pk.attname  # type: ignore[union-attr]
+        return "pk", model._meta.pk.attname  # type: ignore[union-attr, unused-ignore]
 
     def prepare(self, instance: models.Model, args: tuple[Any, ...], validate: bool) -> Any:
         return accessors.prepare(self, instance, args, validate)

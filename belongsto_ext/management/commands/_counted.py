@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections, models, router
 
 from belongsto_ext.counters import counted_relations
-from belongsto_ext.types import Relation as Field
-from belongsto_ext.types import is_belongs_to
+from belongsto_ext.types import KeyRelation as Field
+from belongsto_ext.types import is_key_relation
 
 Relation = tuple[type[models.Model], Field]
 
@@ -70,7 +70,7 @@ class CountedRelationsCommand(BaseCommand):
             field = model._meta.get_field(name)
         except FieldDoesNotExist as exc:
             raise CommandError(f"{label!r}: {model.__name__} has no field named {name!r}.") from exc
-        if not is_belongs_to(field) or not field.counter_cache:
+        if not is_key_relation(field) or not field.counter_cache:
             raise CommandError(
                 f"{label!r} is not a BelongsToField or BelongsToOneField with counter_cache."
             )

@@ -57,7 +57,8 @@ BULK_BOOKS = 10  # the books a bulk write's owners are spread over
 BULK_WEIGHT = 1 / 30  # 10 bulk calls per side per round at the default 300 iterations
 KEPT_OWNERS = 100  # owners each book of these rows starts with
 
-DB, NULL, CLASS = "db", "null", "class"
+DB, NULL, CLASS, LOCAL = "db", "null", "class", "local"  # LOCAL: no query, a ratio
+MAX_ASSIGN_RATIO = 1.2  # book.author_id = key, change tracking included
 
 Call = Callable[[], Any]
 # Run before each timed run of one side, untimed, with the number of calls the
@@ -529,7 +530,40 @@ def _sync_rows(owners: int) -> list[Row]:
             book.save(update_fields=UPDATE_FIELDS)
         return author
 
+    # Assigning the key in code that never calls the methods: a loaded book, and
+    # its twin with a plain ForeignKey (no table: nothing is saved).
+    registry = Apps(())
+    meta = type("Meta", (), {"app_label": "bench", "apps": registry})
+    plain: Any = type(
+        "PlainAssignedBook",
+        (models.Model,),
+        {
+            "__module__": __name__,
+            "Meta": meta,
+            "author": models.ForeignKey(Author, on_delete=models.SET_NULL, null=True),
+        },
+    )
+    assigned_ours = Book.objects.get(pk=book.pk)
+    assigned_theirs = plain.from_db("default", ["id", "author_id"], [book.pk, book.author_id])
+    first, second = (a.pk for a in authors)
+
+    def assign_ours() -> None:
+        assigned_ours.author_id = first
+        assigned_ours.author_id = second
+
+    def assign_theirs() -> None:
+        assigned_theirs.author_id = first
+        assigned_theirs.author_id = second
+
     return [
+        Row(
+            "book.author_id = key (x2)",
+            LOCAL,
+            assign_ours,
+            assign_theirs,
+            weight=300,
+            max_ratio=MAX_ASSIGN_RATIO,
+        ),
         Row("get_author(), caches cleared", DB, get_ours, get_theirs),
         Row("get_author() on a null FK", NULL, null_book.get_author, null_theirs, weight=100),
         Row("set_author(pk)", DB, lambda: book.set_author(next_pk()), set_pk_theirs),
