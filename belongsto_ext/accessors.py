@@ -62,23 +62,32 @@ def get_related(
     *,
     scope: Any = None,
     using: str | None = None,
-    fetch: bool = True,
 ) -> Any:
-    """Return the related object in ``scope``, or ``None``; at most one query.
+    """Return the related object in ``scope``, or ``None``; at most one query."""
+    obj, read = cached(field, instance, scope, using)
+    if obj is MISS:
+        obj = batch.fetch(field, instance, *read)
+    return obj
 
-    With ``fetch=False``, never query: return :data:`MISS` when no cache answers.
-    """
+
+def cached(
+    field: Relation, instance: models.Model, scope: Any, using: str | None
+) -> tuple[Any, tuple[Any, str | None, answers.Entry, Any]]:
+    """The answer the caches hold for ``scope`` (Django's object where it answers),
+    or :data:`MISS` and what :func:`batch.fetch` needs to read it. No query, but
+    for a deferred key (loaded, or refused with ``strict=True``)."""
     ident = field.owner_key(instance, field.strict)
     spec = field.scope_spec(scope)
+    entry = answers.name(field, spec, None, using)
     if ident is None:
-        return None
+        return None, (spec, using, entry, ident)
     if not field.keyed_by_context:  # answered before the target model is known
-        obj = answers.lookup(instance, answers.name(field, spec, None, using), ident)
+        obj = answers.lookup(instance, entry, ident)
         if obj is not MISS:
-            return obj
+            return obj, (spec, using, entry, ident)
     model, wanted = field.target_of(instance, ident)
     if model is None:
-        return None
+        return None, (spec, using, entry, ident)
     key = field.model_key(spec, model)
     # A BelongsToField's answers are stored under the scope's own key when it is
     # static (scopes.in_context()): a hit there needs no decision.
@@ -91,21 +100,18 @@ def get_related(
             obj = answers.lookup(instance, entry, ident)
     if obj is MISS and using is None:
         obj = answers.django_answer(field, instance, model, key, wanted)
-    if obj is MISS and fetch:
-        obj = batch.fetch(field, instance, spec, using, entry, ident)
-    return obj
+    return obj, (spec, using, entry, ident)
 
 
 async def aget_related(
     field: Relation, instance: models.Model, /, *, scope: Any = None, using: str | None = None
 ) -> Any:
     """Async :func:`get_related`: answers from the caches without a thread hop."""
-    obj = MISS
     if field.loaded(instance):  # else loading a deferred key queries
-        obj = get_related(field, instance, scope=scope, using=using, fetch=False)
-    if obj is MISS:
-        obj = await _get_related_in_thread(field, instance, scope=scope, using=using)
-    return obj
+        obj, _read = cached(field, instance, scope, using)
+        if obj is not MISS:
+            return obj
+    return await _get_related_in_thread(field, instance, scope=scope, using=using)
 
 
 def is_related(field: Relation, instance: models.Model, other: Any) -> bool:
