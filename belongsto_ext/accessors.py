@@ -21,7 +21,7 @@ from django.db import connections, models, router, transaction
 
 from . import _compat, answers, batch, scopes, tracking
 from .answers import MISS
-from .types import Relation
+from .relation import Relation
 
 
 class Front(Relation, Protocol):

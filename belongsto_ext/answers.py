@@ -29,7 +29,7 @@ from typing import Any
 from django.db import models, router
 
 from . import _compat, scopes
-from .types import Relation
+from .relation import Relation
 
 MISS: Any = object()
 PINNED = "pinned"

@@ -17,7 +17,8 @@ from django.db.models.constants import LOOKUP_SEP
 
 from . import _compat, answers, scopes
 from .answers import MISS
-from .types import AnyScope, Relation, is_belongs_to
+from .relation import Relation, is_belongs_to
+from .types import AnyScope
 
 __all__ = ["ScopedPrefetch", "aprefetch", "prefetch"]
 

@@ -40,6 +40,8 @@ from django.db.models.functions import Coalesce
 from django.db.models.signals import class_prepared, post_save
 
 from . import _compat, tracking
+from .relation import KeyRelation as Relation
+from .relation import is_key_relation
 from .triggers import (
     PREFIX,
     SUPPORTED_VENDORS,
@@ -52,8 +54,6 @@ from .triggers import (
     touched_fields,
     triggers_for,
 )
-from .types import KeyRelation as Relation
-from .types import is_key_relation
 
 __all__ = [
     "SUPPORTED_VENDORS",

@@ -16,7 +16,7 @@ from ._compat import (
     ForwardOneToOneDescriptor,
     called_by_refresh_from_db,
 )
-from .types import is_key_relation
+from .relation import is_key_relation
 
 
 class KeyAttribute(ForeignKeyDeferredAttribute):

@@ -19,7 +19,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, router
 
 from . import _compat, scopes
-from .types import KeyRelation as Field
+from .relation import KeyRelation as Field
 from .types import Scope
 
 # Python types a key value may arrive as; anything else (bytes, containers,

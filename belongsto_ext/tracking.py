@@ -29,9 +29,9 @@ from django.db.models.fields import NOT_PROVIDED
 
 from . import _compat, answers
 from .answers import MISS
-from .types import KeyRelation as Relation
-from .types import Relation as AnyRelation
-from .types import is_key_relation
+from .relation import KeyRelation as Relation
+from .relation import Relation as AnyRelation
+from .relation import is_key_relation
 
 
 class _Unknown:

@@ -27,8 +27,8 @@ from django.conf import settings
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .types import KeyRelation as Relation
-from .types import is_key_relation
+from .relation import KeyRelation as Relation
+from .relation import is_key_relation
 
 PREFIX = "belongsto_"
 # The database backends whose triggers this module writes.

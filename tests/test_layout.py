@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"answers"},
     {"scopes"},
     {"static"},
-    {"types", "_compat"},
+    {"types", "relation", "_compat"},
 ]  # fmt: skip
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 # Packages whose __init__ holds nothing to import from.

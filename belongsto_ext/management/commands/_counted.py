@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections, models, router
 
 from belongsto_ext.counters import counted_relations
-from belongsto_ext.types import KeyRelation as Field
-from belongsto_ext.types import is_key_relation
+from belongsto_ext.relation import KeyRelation as Field
+from belongsto_ext.relation import is_key_relation
 
 Relation = tuple[type[models.Model], Field]
 
