@@ -25,6 +25,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import django
@@ -155,6 +156,11 @@ class Command(BaseCommand):
             help="Owner counts of the --scale table (default 100,10000,100000).",
         )
         parser.add_argument(
+            "--charts",
+            metavar="DIR",
+            help="With --scale: draw its table as PNG charts into DIR (needs matplotlib).",
+        )
+        parser.add_argument(
             "--server-side-binding",
             action="store_true",
             help="PostgreSQL: connect with server_side_binding (at most 65,535 parameters "
@@ -227,6 +233,11 @@ class Command(BaseCommand):
         if options["scale"]:
             self.stdout.write("")
             self.stdout.write(scale)
+            if options["charts"]:
+                from ._charts import draw
+
+                for path in draw(scale, Path(options["charts"])):
+                    self.stdout.write(f"chart: {path}")
         if options["check"]:
             queries, times = self._missed(results, options)
             if queries or times:
