@@ -159,7 +159,8 @@ def set_related(
             )
             # A post_save receiver that raises (a history table, a search index)
             # rolls the UPDATE back, and the instance is put back below.
-            with _atomic(committed, using, savepoint=field.set_savepoint):
+            with transaction.atomic(using=using, savepoint=field.set_savepoint):
+                _on_commit(committed, using)
                 _save(field, instance, prepared, save_kwargs)
             answers.pin(field, instance)
     except BaseException:
@@ -199,13 +200,17 @@ def _atomic(committed: set[str], *aliases: str, savepoint: bool = True) -> ExitS
     the writes stay and the instance must stay with them."""
     stack = ExitStack()
     for alias in dict.fromkeys(aliases):
-        outermost = not connections[alias].in_atomic_block
         stack.enter_context(transaction.atomic(using=alias, savepoint=savepoint))
-        if outermost:
-            # First in line: it runs right after the commit, before any callback
-            # the save registers, which may raise.
-            transaction.on_commit(functools.partial(committed.add, alias), using=alias)
+        _on_commit(committed, alias)
     return stack
+
+
+def _on_commit(committed: set[str], alias: str) -> None:
+    """Add ``alias`` to ``committed`` when the transaction open on it commits.
+    Registered first in the write's block, it runs right after the commit,
+    before any callback the save registers (which may raise); registered in a
+    caller's transaction, it runs when that one commits, after the write."""
+    transaction.on_commit(functools.partial(committed.add, alias), using=alias)
 
 
 async def aset_related(

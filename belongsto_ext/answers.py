@@ -121,8 +121,11 @@ def drop(field: Relation, instance: models.Model, value: Any = MISS) -> None:
 
 
 def pin(field: Relation, instance: models.Model) -> None:
-    """Send reads of the key the instance holds now to the database writes go to."""
-    _compat.fields_cache(instance)[(field.scoped_cache_name, PINNED)] = field.pin_value(instance)
+    """Send reads of the key the instance holds now to the database writes go to.
+    Without a database router every read goes where writes go: nothing to pin."""
+    if router.routers:
+        fields_cache = _compat.fields_cache(instance)
+        fields_cache[(field.scoped_cache_name, PINNED)] = field.pin_value(instance)
 
 
 def pinned(field: Relation, instance: models.Model) -> bool:

@@ -135,6 +135,17 @@ class BelongsToMixin(_Field[_ST, _GT]):
         return spec
 
     @cached_property
+    def int_key(self) -> bool:
+        """Whether the key is an integer column that takes an int as it is (an
+        ``IntegerField`` or auto field whose ``to_python()`` is Django's): such a
+        key is only checked against the column's range (``keys.prepare()``)."""
+        target = self.target_field
+        return (
+            isinstance(target, models.IntegerField)
+            and type(target).to_python is models.IntegerField.to_python
+        )
+
+    @cached_property
     def _row_key(self) -> tuple[str, str]:
         target = self.target_field
         return ("pk" if target.primary_key else target.attname), target.attname

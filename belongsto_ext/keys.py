@@ -63,7 +63,14 @@ def prepare(
             f"a key or None ({len(args)} given)."
         )
     (value,) = args
-    attr, value = _prepare(field, instance, value)
+    attr = field.attname
+    if type(value) is int and field.int_key:  # the common case: no conversion
+        try:
+            _run_validators(field.target_field, value)
+        except ValidationError:  # refused below, with the field and the value named
+            attr, value = _prepare(field, instance, value)
+    else:
+        attr, value = _prepare(field, instance, value)
     if validate and value is not None:
         key = getattr(value, field.target_field.attname) if attr == field.name else value
         check_in_scope(field, instance, key, field.validate_scope)

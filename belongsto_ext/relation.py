@@ -95,6 +95,10 @@ class KeyRelation(Relation, Protocol):
         """Whether this package's ``refresh_from_db()`` runs for the model."""
 
     @property
+    def int_key(self) -> bool:
+        """Whether an int key needs no conversion, only the column's range check."""
+
+    @property
     def validate_scope(self) -> Any: ...
     @property
     def create_method(self) -> str | None: ...
