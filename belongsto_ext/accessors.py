@@ -150,7 +150,7 @@ def set_related(
     prepared = field.prepare(instance, args, validate)
     states = tracking.snapshot(field, instance, args)
     using = None
-    committed: set[str] = set()
+    written = False
     try:
         field.point(instance, prepared)
         if save:
@@ -160,11 +160,11 @@ def set_related(
             # A post_save receiver that raises (a history table, a search index)
             # rolls the UPDATE back, and the instance is put back below.
             with transaction.atomic(using=using, savepoint=field.set_savepoint):
-                _on_commit(committed, using)
                 _save(field, instance, prepared, save_kwargs)
+                written = True
             answers.pin(field, instance)
     except BaseException:
-        if using not in committed:
+        if not (written and _kept(field, instance, using)):
             tracking.restore(states)
         raise
 
@@ -193,24 +193,42 @@ def update_fields(model: type[models.Model], *names: str) -> tuple[str, ...]:
     return (*names, *auto_now)
 
 
-def _atomic(committed: set[str], *aliases: str, savepoint: bool = True) -> ExitStack:
-    """One transaction (``transaction.atomic()``) on each database of ``aliases``,
-    adding each whose outermost transaction committed to ``committed``: an error
-    can still come after a commit (a failing ``on_commit()`` callback), and then
-    the writes stay and the instance must stay with them."""
+def _atomic(*aliases: str) -> ExitStack:
+    """One transaction (``transaction.atomic()``) on each database of ``aliases``."""
     stack = ExitStack()
     for alias in dict.fromkeys(aliases):
-        stack.enter_context(transaction.atomic(using=alias, savepoint=savepoint))
-        _on_commit(committed, alias)
+        stack.enter_context(transaction.atomic(using=alias))
     return stack
 
 
-def _on_commit(committed: set[str], alias: str) -> None:
-    """Add ``alias`` to ``committed`` when the transaction open on it commits.
-    Registered first in the write's block, it runs right after the commit,
-    before any callback the save registers (which may raise); registered in a
-    caller's transaction, it runs when that one commits, after the write."""
-    transaction.on_commit(functools.partial(committed.add, alias), using=alias)
+def _kept(
+    field: Front,
+    instance: models.Model,
+    using: str | None,
+    obj: models.Model | None = None,
+    target_db: str | None = None,
+) -> bool:
+    """After an error raised past the end of a write's block: whether the
+    database kept the write. It did when the block's transaction committed and
+    the error came after (a commit callback that raised); then the instance stays
+    on the new state. Asked of the database, on the error path only: the owner's
+    row holds the key written (on ``using``), or without a save the new target
+    ``obj`` exists (on ``target_db``). Inside a caller's transaction nothing is
+    kept yet."""
+    if using is None:
+        if obj is None or target_db is None or connections[target_db].in_atomic_block:
+            return False
+        return type(obj)._base_manager.using(target_db).filter(pk=obj.pk).exists()
+    if connections[using].in_atomic_block:
+        return False
+    meta = type(instance)._meta
+    attnames = [meta.get_field(name).attname for name in field.written_columns()]  # type: ignore[union-attr]
+    try:
+        rows = type(instance)._base_manager.using(using).filter(pk=instance.pk)
+        row = rows.values_list(*attnames).first()
+    except Exception:  # the database cannot say: take the write as lost
+        return False
+    return row == tuple(instance.__dict__.get(attname) for attname in attnames)
 
 
 async def aset_related(
@@ -260,12 +278,12 @@ def create_related(
     # The new row's own writes (touch=) may update objects it was given, in memory.
     states = tracking.snapshot(field, instance)
     states += [tracking.state_of(v) for v in data.values() if isinstance(v, models.Model)]
-    committed: set[str] = set()
+    written = False
     try:
         if method is None:
             obj = model(**data)  # an unknown field name raises TypeError here
             _check_relation(field, instance, obj, target_db)
-        with _atomic(committed, target_db, owner_db):
+        with _atomic(target_db, owner_db):
             if save and _chained(field, model, owner_db) and not _compat.adding(instance):
                 # The new row's own triggers lock what it touches or counts: take
                 # the owner's row first, in the order a concurrent move of the
@@ -285,9 +303,10 @@ def create_related(
             field.point(instance, prepared)
             if save:
                 _save(field, instance, prepared, {})
+            written = True
         answers.pin(field, instance)  # the new row is read where it was written
     except BaseException:
-        if owner_db not in committed:
+        if not (written and _kept(field, instance, owner_db if save else None, obj, target_db)):
             tracking.restore(states)
         raise
     return obj

@@ -182,3 +182,56 @@ def test_tracking_after_a_rolled_back_set_of_a_null_key() -> None:
         request()
     assert row_state(book)["author_id"] is None
     assert (book.has_author_changed(), book.get_previous_author_id()) == (True, None)
+
+
+@pytest.mark.parametrize("write", ["set", "create", "create without save"])
+def test_a_commit_callback_failing_after_the_commit_leaves_the_instance_on_the_new_state(
+    book_and_authors: tuple[Book, Author, Author], write: str
+) -> None:
+    """The transaction committed, then a callback raised: the database kept the
+    write, and so does the instance (nothing is put back)."""
+    from django.db.models.signals import post_save
+
+    book, old, new = book_and_authors
+
+    def schedule(**kwargs: Any) -> None:
+        def callback() -> None:
+            raise Boom("after the commit")
+
+        transaction.on_commit(callback)
+
+    sender = Book if write != "create without save" else Author
+    post_save.connect(schedule, sender=sender, weak=False, dispatch_uid="test_whole.schedule")
+    try:
+        with pytest.raises(Boom):
+            if write == "set":
+                book.set_author(new)
+            else:
+                book.create_author(name="Fresh", save=write == "create")
+    finally:
+        post_save.disconnect(sender=sender, dispatch_uid="test_whole.schedule")
+    assert book.author_id not in (None, old.pk)
+    if write != "create without save":
+        assert row_state(book)["author_id"] == book.author_id
+        assert (book.has_author_changed(), book.get_previous_author_id()) == (
+            False,
+            book.author_id,
+        )
+    assert Author.objects.filter(pk=book.author_id).exists()
+
+
+def test_a_commit_that_fails_puts_the_instance_back(
+    book_and_authors: tuple[Book, Author, Author],
+) -> None:
+    """The block ended, then the COMMIT failed (the deferred foreign key check of
+    a key with no row, on both databases): nothing kept, the instance put back."""
+    from django.db import IntegrityError
+
+    book, old, _new = book_and_authors
+    memory, row = memory_state(book), row_state(book)
+    missing = Author.objects.order_by("-pk").values_list("pk", flat=True).first() + 1000
+    with pytest.raises(IntegrityError):
+        book.set_author(missing)
+    assert row_state(book) == row
+    assert memory_state(book) == memory
+    assert (book.has_author_changed(), book.get_previous_author_id()) == (False, old.pk)
