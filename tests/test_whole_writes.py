@@ -203,11 +203,13 @@ def test_a_commit_callback_failing_after_the_commit_leaves_the_instance_on_the_n
     sender = Book if write != "create without save" else Author
     post_save.connect(schedule, sender=sender, weak=False, dispatch_uid="test_whole.schedule")
     try:
+        write_it = (
+            (lambda: book.set_author(new))
+            if write == "set"
+            else (lambda: book.create_author(name="Fresh", save=write == "create"))
+        )
         with pytest.raises(Boom):
-            if write == "set":
-                book.set_author(new)
-            else:
-                book.create_author(name="Fresh", save=write == "create")
+            write_it()
     finally:
         post_save.disconnect(sender=sender, dispatch_uid="test_whole.schedule")
     assert book.author_id not in (None, old.pk)
