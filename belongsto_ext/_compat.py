@@ -37,6 +37,7 @@ __all__ = [
     "collector_cascade",
     "collector_restrict",
     "collector_update",
+    "committed",
     "compiled_sql",
     "db",
     "explicit_alias",
@@ -50,9 +51,11 @@ __all__ = [
     "lazy_related_operation",
     "managers_map",
     "max_query_params",
+    "peers",
     "set_adding",
     "set_db",
     "set_fields_cache",
+    "set_peers",
     "where_nodes",
     "yields_instances",
 ]
@@ -117,6 +120,26 @@ def set_adding(instance: models.Model, adding: bool) -> None:
 def set_db(instance: models.Model, alias: str | None) -> None:
     """Set the instance's database, as Django's descriptors do on assignment."""
     instance._state.db = alias
+
+
+def peers(instance: models.Model) -> Any:
+    """The group of instances loaded with ``instance`` (``peers.py``), kept on its
+    ``_state`` as Django 6.1 keeps its own peers there."""
+    return getattr(instance._state, "belongsto_peers", None)
+
+
+def set_peers(instance: models.Model, group: Any) -> None:
+    instance._state.belongsto_peers = group  # type: ignore[attr-defined]
+
+
+def committed(connection: Any) -> bool:
+    """Whether the connection's last COMMIT succeeded and its commit callbacks did
+    not all run (one raised): ``run_commit_hooks_on_set_autocommit_on``, which
+    ``commit()`` sets once the COMMIT is done and ``set_autocommit(True)`` clears
+    once the callbacks ran. A COMMIT that fails right after a callback raised in
+    an earlier transaction of the same connection is taken as done (the flag is
+    left set then)."""
+    return bool(connection.run_commit_hooks_on_set_autocommit_on)
 
 
 def fetch_mode(instance: models.Model) -> Any:

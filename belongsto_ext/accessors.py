@@ -164,7 +164,7 @@ def set_related(
                 written = True
             answers.pin(field, instance)
     except BaseException:
-        if not (written and _kept(field, instance, using)):
+        if not (written and using is not None and _kept(using)):
             tracking.restore(states)
         raise
 
@@ -201,34 +201,13 @@ def _atomic(*aliases: str) -> ExitStack:
     return stack
 
 
-def _kept(
-    field: Front,
-    instance: models.Model,
-    using: str | None,
-    obj: models.Model | None = None,
-    target_db: str | None = None,
-) -> bool:
-    """After an error raised past the end of a write's block: whether the
-    database kept the write. It did when the block's transaction committed and
-    the error came after (a commit callback that raised); then the instance stays
-    on the new state. Asked of the database, on the error path only: the owner's
-    row holds the key written (on ``using``), or without a save the new target
-    ``obj`` exists (on ``target_db``). Inside a caller's transaction nothing is
-    kept yet."""
-    if using is None:
-        if obj is None or target_db is None or connections[target_db].in_atomic_block:
-            return False
-        return type(obj)._base_manager.using(target_db).filter(pk=obj.pk).exists()
-    if connections[using].in_atomic_block:
-        return False
-    meta = type(instance)._meta
-    attnames = [meta.get_field(name).attname for name in field.written_columns()]  # type: ignore[union-attr]
-    try:
-        rows = type(instance)._base_manager.using(using).filter(pk=instance.pk)
-        row = rows.values_list(*attnames).first()
-    except Exception:  # the database cannot say: take the write as lost
-        return False
-    return row == tuple(instance.__dict__.get(attname) for attname in attnames)
+def _kept(alias: str) -> bool:
+    """After an error raised past the end of a write's block on ``alias``:
+    whether the block's transaction committed and the error came after (a commit
+    callback that raised). Then the database keeps the write, and the instance
+    stays on the new state. Inside a caller's transaction nothing is kept yet."""
+    connection = connections[alias]
+    return not connection.in_atomic_block and _compat.committed(connection)
 
 
 async def aset_related(
@@ -306,7 +285,7 @@ def create_related(
             written = True
         answers.pin(field, instance)  # the new row is read where it was written
     except BaseException:
-        if not (written and _kept(field, instance, owner_db if save else None, obj, target_db)):
+        if not (written and _kept(owner_db)):
             tracking.restore(states)
         raise
     return obj
