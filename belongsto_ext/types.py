@@ -16,8 +16,8 @@ BelongsToGetAssociationMixin<Author>``::
             set_author: SetAssociation[Author]
 
 Then ``book.get_author()`` is ``Author | None`` to mypy and pyright. The
-docstrings below are the API reference (``docs/api.md`` is generated from
-them); ``<name>`` stands for the field's name and ``<Target>`` for its model.
+docstrings below are the API reference (docs/reference.md renders them with
+autodoc); ``<name>`` stands for the field's name and ``<Target>`` for its model.
 """
 
 from __future__ import annotations
@@ -429,6 +429,10 @@ class IsAnyAssociation(Protocol[T_contra]):
     def __call__(self, other: T_contra | None) -> bool:
         """Whether the relation points at ``other`` (None: whether it is null), with
         no query once the content type is cached.
+
+        Args:
+            other: An instance of an allowed model (an unsaved one gives False), or
+                None (whether the relation is null).
 
         Raises:
             TypeError: ``other`` is not a model instance.

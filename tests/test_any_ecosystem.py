@@ -4,7 +4,7 @@ graphene-django and Django REST framework. ``tests.anyeco.Note`` (ours, with
 ``on_delete=CASCADE``) and ``PlainNote`` (Django's ``GenericForeignKey``) are twins: what
 works for one must work, the same way, for the other.
 
-Also strawberry-graphql-django with a ``BelongsToField``, registered as the README says.
+Also strawberry-graphql-django with a ``BelongsToField``, registered as docs/libraries.md says.
 No ``from __future__ import annotations``: strawberry reads the annotations of the types
 these tests declare inside functions.
 """
@@ -24,7 +24,7 @@ from tests.models import AnyComment, AnyPhoto, AnyPost, AnyTag, Author, Book, Pu
 
 pytestmark = pytest.mark.django_db
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "libraries.md"
 TWINS = pytest.mark.parametrize("model", [Note, PlainNote], ids=["BelongsToAnyField", "GFK"])
 
 
@@ -133,7 +133,7 @@ def test_an_export_has_the_models_columns_and_no_empty_ones(model: type[models.M
 
 @pytest.fixture
 def belongs_to_registered() -> Iterator[None]:
-    """The README's registration, run as written; taken back afterwards."""
+    """The registration docs/libraries.md shows, run as written; taken back afterwards."""
     pytest.importorskip("strawberry_django")
     from strawberry_django.fields import types
 

@@ -358,7 +358,8 @@ def test_a_static_scope_keeps_its_answer_across_contexts(django_assert_num_queri
         assert badge.get_member() == member
 
 
-# What counts as static: the rule README.md's "Scopes" section states. A
+# What counts as static: the rule docs/reading.md's "Scopes that depend on the
+# context" states. A
 # manager proven static is decided once; any other on each call.
 
 

@@ -103,14 +103,7 @@ def test_the_options_page_lists_every_option() -> None:
 
 @pytest.mark.parametrize(
     "specs",
-    [
-        METHODS,
-        pytest.param(
-            ANY_METHODS,
-            # IsAnyAssociation.__call__'s docstring has no Args: section for ``other`` yet.
-            marks=pytest.mark.xfail(reason="IsAnyAssociation documents no Args", strict=False),
-        ),
-    ],
+    [METHODS, ANY_METHODS],
     ids=["BelongsToField", "BelongsToAnyField"],
 )
 def test_every_method_documents_its_parameters(specs: tuple[MethodSpec, ...]) -> None:

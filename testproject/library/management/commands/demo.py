@@ -220,11 +220,14 @@ class Command(BaseCommand):
 
     def tour_counters_and_tracking(self) -> None:
         self.heading("counter_cache= and touch=: the target's counter and timestamp")
-        self.note("Review.book has counter_cache='reviews_count': one UPDATE after the INSERT")
+        self.note(
+            "Review.book has counter_cache='reviews_count': the database's trigger counts "
+            "the INSERT; the cached book is read back"
+        )
         self.run('dune = Book.objects.get(title="Kindred")')
         self.run("review = Review.objects.create(book=dune, stars=5)")
         self.run("dune.reviews_count")
-        self.note("Moving the review: the old book -1 and the new one +1, in one UPDATE")
+        self.note("Moving the review: the trigger takes 1 from the old book and adds 1 to the new")
         self.run('sower = Book.objects.get(title="Parable of the Sower")')
         self.run("review.set_book(sower)")
         self.run(
