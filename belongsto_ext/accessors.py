@@ -64,34 +64,39 @@ def get_related(
     using: str | None = None,
 ) -> Any:
     """Return the related object in ``scope``, or ``None``; at most one query."""
-    obj, read = cached(field, instance, scope, using)
+    ident = field.owner_key(instance, bool(field.strict))
+    if ident is None:
+        if scope is not None:
+            field.scope_spec(scope)  # a bad scope is refused on a null key too
+        return None
+    spec = field.scope_spec(scope)
+    obj, entry = cached(field, instance, ident, spec, using)
     if obj is MISS:
-        obj = batch.fetch(field, instance, *read)
+        obj = batch.fetch(field, instance, spec, using, entry, ident)
     return obj
 
 
 def cached(
-    field: Relation, instance: models.Model, scope: Any, using: str | None
-) -> tuple[Any, tuple[Any, str | None, answers.Entry, Any]]:
-    """The answer the caches hold for ``scope`` (Django's object where it answers),
-    or :data:`MISS` and what :func:`batch.fetch` needs to read it. No query, but
-    for a deferred key (loaded, or refused with ``strict=True``)."""
-    ident = field.owner_key(instance, field.strict)
-    spec = field.scope_spec(scope)
-    entry = answers.name(field, spec, None, using)
-    if ident is None:
-        return None, (spec, using, entry, ident)
-    if not field.keyed_by_context:  # answered before the target model is known
+    field: Relation, instance: models.Model, ident: Any, spec: Any, using: str | None
+) -> tuple[Any, answers.Entry]:
+    """The answer the caches hold in scope ``spec`` for an owner whose key is
+    ``ident`` (not None), Django's object where it answers; or :data:`MISS`, and
+    the entry a read stores the answer under. No query."""
+    if field.keyed_by_context:
+        # A BelongsToField: one target model, and its answers stored under the
+        # scope's own key when it is static (scopes.in_context()): a hit there
+        # needs no decision.
+        model, wanted, key = field.related_model, ident, spec  # type: ignore[attr-defined]
+        entry = (field.scoped_cache_name, key, using)
+    else:
+        entry = answers.name(field, spec, None, using)
         obj = answers.lookup(instance, entry, ident)
-        if obj is not MISS:
-            return obj, (spec, using, entry, ident)
-    model, wanted = field.target_of(instance, ident)
-    if model is None:
-        return None, (spec, using, entry, ident)
-    key = field.model_key(spec, model)
-    # A BelongsToField's answers are stored under the scope's own key when it is
-    # static (scopes.in_context()): a hit there needs no decision.
-    entry = answers.name(field, spec, key, using)
+        if obj is not MISS:  # answered before the target model is known
+            return obj, entry
+        model, wanted = field.target_of(instance, ident)
+        if model is None:
+            return None, entry
+        key = field.model_key(spec, model)
     obj = answers.lookup(instance, entry, ident)
     if obj is MISS:
         context = scopes.in_context(model, key)
@@ -100,7 +105,7 @@ def cached(
             obj = answers.lookup(instance, entry, ident)
     if obj is MISS and using is None:
         obj = answers.django_answer(field, instance, model, key, wanted)
-    return obj, (spec, using, entry, ident)
+    return obj, entry
 
 
 async def aget_related(
@@ -108,7 +113,12 @@ async def aget_related(
 ) -> Any:
     """Async :func:`get_related`: answers from the caches without a thread hop."""
     if field.loaded(instance):  # else loading a deferred key queries
-        obj, _read = cached(field, instance, scope, using)
+        ident = field.owner_key(instance)
+        if ident is None:
+            if scope is not None:
+                field.scope_spec(scope)
+            return None
+        obj, _entry = cached(field, instance, ident, field.scope_spec(scope), using)
         if obj is not MISS:
             return obj
     return await _get_related_in_thread(field, instance, scope=scope, using=using)

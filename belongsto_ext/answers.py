@@ -192,13 +192,3 @@ def django_answer(
     ):
         return MISS
     return obj
-
-
-def fetch_blocked(field: Relation, instance: models.Model) -> Exception:
-    """The error a ``strict=True`` relation raises instead of querying."""
-    label = f"{type(instance).__qualname__}.{field.name}"
-    return _compat.FieldFetchBlocked(
-        f"Fetching of {label} blocked: the relation is strict=True. Load it first, in the "
-        f"scope you read it in: belongsto_ext.prefetch() or ScopedPrefetch (any scope), "
-        f"or select_related() (scope=False and unfiltered scopes)."
-    )

@@ -15,9 +15,10 @@ class BelongsToExtConfig(AppConfig):
     verbose_name = "BelongsTo associations"
 
     def ready(self) -> None:
-        from . import counters
+        from . import counters, policy
 
         checks.register(check_admin_formfield_overrides, checks.Tags.admin)
+        checks.register(policy.check_settings)
         checks.register(counters.check_triggers, checks.Tags.database)
         # The tables' counter_cache=/touch= triggers, wherever migrate makes
         # or updates tables (test databases included).

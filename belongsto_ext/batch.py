@@ -15,7 +15,7 @@ from django.db import connections, models
 from django.db.models import Prefetch
 from django.db.models.constants import LOOKUP_SEP
 
-from . import _compat, answers, scopes
+from . import _compat, answers, policy, scopes
 from .answers import MISS
 from .relation import Relation, is_belongs_to
 from .types import AnyScope
@@ -51,17 +51,21 @@ def load(
     contexts: dict[type[models.Model], tuple[Hashable, Hashable, answers.Entry]] = {}
     every_row: dict[tuple[type[models.Model], str], bool] = {}
     pending: list[tuple[models.Model, type[models.Model], Any, Any]] = []
-    by_argument = None if field.keyed_by_context else answers.name(field, spec, None, using)
+    by_argument = answers.name(field, spec, None, using)  # a BelongsToAnyField's entry
+    # A BelongsToField has one target model: its key is the target's key.
+    target = getattr(field, "related_model", None) if field.keyed_by_context else None
     for instance in instances:
         ident = field.owner_key(instance)
         if ident is None:
             continue
-        if by_argument is not None:  # answered before the target model is known
+        if target is not None:
+            model, wanted = target, ident
+        else:
             obj = answers.lookup(instance, by_argument, ident)
-            if obj is not MISS:
+            if obj is not MISS:  # answered before the target model is known
                 result[id(instance)] = (by_argument, _compat.fields_cache(instance)[by_argument])
                 continue
-        model, wanted = field.target_of(instance, ident)
+            model, wanted = field.target_of(instance, ident)
         if model is None:
             continue
         if model not in contexts:
@@ -200,12 +204,16 @@ def fetch(
 ) -> Any:
     """Query for ``instance``'s answer in scope ``spec`` (honouring the owner's
     fetch mode on Django 6.1+), cache it and return it."""
-    if field.strict:
-        raise answers.fetch_blocked(field, instance)
     mode = _compat.fetch_mode(instance)
     if mode is None or mode is _compat.FETCH_ONE:
-        load(field, [instance], spec, using)
+        group = policy.batched(field, instance)
+        if len(group) < 2:
+            policy.lazy_load(field, instance)
+            group = [instance]
+        load(field, group, spec, using)  # fetch="peers": every peer's, in one query
     else:
+        if field.strict is True:
+            policy.lazy_load(field, instance)
         # FETCH_PEERS loads every peer in one query; FETCH_RAISE raises
         # FieldFetchBlocked naming the field.
         mode.fetch(_Fetcher(field, spec, using), instance)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import models
 
-from . import _compat, answers, batch, tracking
+from . import _compat, answers, batch, policy, tracking
 from ._compat import (
     ForeignKeyDeferredAttribute,
     ForwardManyToOneDescriptor,
@@ -82,8 +82,16 @@ class _ReadsYourWrites:
     field: Any
 
     def get_object(self, instance: models.Model) -> Any:
-        if self.field.strict:
-            raise answers.fetch_blocked(self.field, instance)
+        field = self.field
+        group = policy.batched(field, instance)
+        if len(group) > 1 and not answers.pinned(field, instance):
+            # fetch="peers": every peer's target in one query, through the base
+            # manager as Django reads it.
+            batch.load(field, group, field.scope_spec(False), None)
+            if field.is_cached(instance):
+                return field.get_cached_value(instance)
+        else:
+            policy.lazy_load(field, instance)
         alias = answers.pinned_alias(self.field, self.field.related_model, instance)
         if alias is None:
             return super().get_object(instance)  # type: ignore[misc]
@@ -101,8 +109,8 @@ class _ReadsYourWrites:
         """Django 6.1's FETCH_PEERS: pinned instances are read one by one where
         writes go; the others together, as Django reads them."""
         instances = list(instances)
-        if self.field.strict:
-            raise answers.fetch_blocked(self.field, instances[0])
+        if self.field.strict is True:
+            policy.lazy_load(self.field, instances[0])
         pinned = [i for i in instances if answers.pinned(self.field, i)]
         for instance in pinned:
             if not self.field.is_cached(instance):
@@ -135,7 +143,7 @@ class _RefusesDeferredKey:
             and self.field.attname not in instance.__dict__
             and not self.field.is_cached(instance)
         ):
-            raise answers.fetch_blocked(self.field, instance)
+            policy.lazy_load(self.field, instance)
         return super().__get__(instance, cls)  # type: ignore[misc]
 
 

@@ -17,7 +17,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models, router
 from django.utils.functional import cached_property
 
-from . import _compat, answers, counters, descriptors, keys, methods, scopes, tracking
+from . import _compat, answers, counters, descriptors, keys, methods, policy, scopes, tracking
 from .types import Scope
 
 __all__ = ["BelongsToField", "BelongsToOneField"]
@@ -70,7 +70,8 @@ class BelongsToMixin(_Field[_ST, _GT]):
         counter_cache: str | None = None,
         create_method: str | None = None,
         validate_scope: Scope[Any] = None,
-        strict: bool = False,
+        strict: bool | str | None = None,
+        fetch: str | bool | None = None,
         **kwargs: Any,
     ) -> None:
         # The options this app adds (none changes a column; see deconstruct()).
@@ -82,7 +83,11 @@ class BelongsToMixin(_Field[_ST, _GT]):
         self.counter_cache = counter_cache  # the target's column counting its owners
         self.create_method = create_method  # create_<name>() calls this manager method
         self.validate_scope = validate_scope  # validate() checks the row in this scope
-        self.strict = strict  # a read that would query raises FieldFetchBlocked
+        # strict= (True, "n_plus_one", False) and fetch= ("peers", False); None
+        # takes the project's default (policy.py), which sets .strict and .fetch.
+        self.strict_option, self.fetch_option = strict, fetch
+        self.strict: bool | str = False
+        self.fetch: str | bool = False
         super().__init__(*args, **kwargs)
 
     @property
@@ -112,7 +117,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
         value = instance.__dict__.get(self.attname, answers.MISS)
         if value is answers.MISS:  # a deferred key: reading it queries
             if strict:
-                raise answers.fetch_blocked(self, instance)
+                policy.lazy_load(self, instance)
             value = getattr(instance, self.attname)
         if type(value) is str:
             value = self.target_field.to_python(value)
@@ -205,6 +210,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
         # Whether this package's refresh_from_db() runs for the model (it tells
         # change tracking about a refresh; else the key attribute asks the stack).
         self.refresh_hooked = "refresh_from_db" not in cls.__dict__
+        policy.register(self, cls)  # before <name> is installed: strict= chooses it
         super().contribute_to_class(cls, name, *args, **kwargs)
         methods.install(cls, self, methods.METHODS)
         if self.refresh_hooked:

@@ -26,7 +26,13 @@ class Relation(Protocol):
     @property
     def scopes(self) -> tuple[str, ...] | None: ...
     @property
-    def strict(self) -> bool: ...
+    def strict(self) -> bool | str:
+        """True, False or "n_plus_one" (resolved with the project's default)."""
+
+    @property
+    def fetch(self) -> str | bool:
+        """ "peers" or False (resolved with the project's default)."""
+
     @property
     def touch(self) -> bool | str: ...
     @property

@@ -459,6 +459,34 @@ class OwnRefreshBook(models.Model):
         super().refresh_from_db(*args, **kwargs)
 
 
+class PeerBook(models.Model):
+    """fetch="peers": reading one book's author lazily loads every peer's."""
+
+    title = models.CharField(max_length=100, default="")
+    author = BelongsToField(
+        Author, on_delete=models.SET_NULL, null=True, related_name="+", fetch="peers"
+    )
+
+
+class GuardedBook(models.Model):
+    """strict="n_plus_one": a lazy load among peers is refused, alone it is not."""
+
+    title = models.CharField(max_length=100, default="")
+    author = BelongsToField(
+        Author, on_delete=models.SET_NULL, null=True, related_name="+", strict="n_plus_one"
+    )
+
+
+class AnyPeerNote(models.Model):
+    """fetch="peers" on the polymorphic field."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    object_id = models.PositiveBigIntegerField(null=True)
+    target = BelongsToAnyField(models=[AnyPost, AnyPhoto], fetch="peers")
+
+
 class AnyWatch(models.Model):
     """strict=True: a read that would query raises FieldFetchBlocked."""
 

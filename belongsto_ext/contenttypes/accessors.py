@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
 
-from .. import _compat, answers, keys
+from .. import _compat, answers, keys, policy
 
 # The field (contenttypes/fields.py, above this module): what is read of it is
 # named where it is read.
@@ -34,7 +34,7 @@ def owner_key(field: BelongsToAnyField, instance: models.Model, strict: bool = F
     deferred columns are loaded (refused with ``strict``)."""
     data = instance.__dict__
     if strict and not (field.ct_attname in data and field.fk_field in data):
-        raise answers.fetch_blocked(field, instance)
+        policy.lazy_load(field, instance)
     ct_id, value = getattr(instance, field.ct_attname), getattr(instance, field.fk_field)
     if ct_id is None or value is None:
         return None

@@ -23,7 +23,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Model
 
-from .. import _compat, answers, batch, methods, scopes
+from .. import _compat, answers, batch, methods, policy, scopes
 from .. import accessors as A
 from . import accessors
 from .deletion import HANDLERS, link_model
@@ -90,7 +90,8 @@ class BelongsToAnyField(GenericForeignKey):
         models: Iterable[type[Model] | str] | None = None,
         on_delete: Callable[..., Any] = models.DO_NOTHING,
         scopes: Iterable[str] | None = None,
-        strict: bool = False,
+        strict: bool | str | None = None,
+        fetch: str | bool | None = None,
     ) -> None:
         super().__init__(ct_field, fk_field, for_concrete_model)
         self.allowed: tuple[type[Model] | str, ...] | None = (
@@ -101,7 +102,10 @@ class BelongsToAnyField(GenericForeignKey):
         self.scopes: tuple[str, ...] | None = (
             None if scopes is None else (scopes,) if isinstance(scopes, str) else tuple(scopes)
         )
-        self.strict = strict  # a read that would query raises FieldFetchBlocked
+        # strict= and fetch=, as BelongsToField's (policy.py resolves them).
+        self.strict_option, self.fetch_option = strict, fetch
+        self.strict: bool | str = False
+        self.fetch: str | bool = False
         self._resolved: tuple[type[Model], ...] | None = None
         self.link_model: type[Model] | None = None  # see link_model()
 
@@ -196,6 +200,7 @@ class BelongsToAnyField(GenericForeignKey):
     ) -> None:
         # Field's signature; GenericForeignKey's field is always private (it passes
         # private_only=True itself).
+        policy.register(self, cls)
         super().contribute_to_class(cls, name, **kwargs)
         if _DescriptorBase is not object:
             setattr(cls, name, _AnyDescriptor(self))
@@ -465,9 +470,9 @@ def read_attribute(field: BelongsToAnyField, instance: Any, django_get: Any, cls
     """``owner.<name>``: Django's read, unless it would query for a ``strict=True``
     field (refused) or for a key the owner just wrote (read where writes go,
     through the base manager as Django reads it)."""
-    if instance is None or not (field.strict or answers.pinned(field, instance)):
+    if instance is None or not (field.strict or field.fetch or answers.pinned(field, instance)):
         return django_get(instance, cls)
-    key = field.owner_key(instance, field.strict)
+    key = field.owner_key(instance, bool(field.strict))
     if key is None:
         return django_get(instance, cls)  # no target: Django asks nothing
     if field.is_cached(instance):
@@ -479,8 +484,15 @@ def read_attribute(field: BelongsToAnyField, instance: Any, django_get: Any, cls
             and obj.pk == target[1]
         ):
             return obj
-    if field.strict:
-        raise answers.fetch_blocked(field, instance)
+    group = policy.batched(field, instance)
+    if len(group) > 1 and not answers.pinned(field, instance):
+        batch.load(field, group, field.scope_spec(False), None)  # fetch="peers"
+        if field.is_cached(instance):
+            return field.get_cached_value(instance)
+    else:
+        policy.lazy_load(field, instance)
+    if not answers.pinned(field, instance):
+        return django_get(instance, cls)
     obj = A.get_related(field, instance, scope=False)
     field.set_cached_value(instance, obj)
     return obj

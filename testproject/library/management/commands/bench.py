@@ -60,6 +60,11 @@ KEPT_OWNERS = 100  # owners each book of these rows starts with
 
 DB, NULL, CLASS, LOCAL = "db", "null", "class", "local"  # LOCAL: no query, a ratio
 MAX_ASSIGN_RATIO = 1.2  # book.author_id = key, change tracking included
+# A loop reading book.author over PEERS_BOOKS books with fetch="peers", against the
+# same loop over a prefetch_related("author") QuerySet: time and memory.
+PEERS_BOOKS = 1000
+MAX_PEERS_RATIO = 1.1
+MAX_PEERS_MEMORY_RATIO = 1.05
 
 Call = Callable[[], Any]
 # Run before each timed run of one side, untimed, with the number of calls the
@@ -82,6 +87,9 @@ class Row:
     # True: ours may issue fewer queries than the hand-written code, never more.
     # False: exactly as many.
     fewer_queries: bool = False
+    # The memory target: bytes one call leaves allocated while its result lives,
+    # ours / hand-written (None: not measured).
+    max_memory_ratio: float | None = None
     setup: tuple[Setup | None, Setup | None] = (None, None)  # (ours, hand-written)
 
 
@@ -91,6 +99,8 @@ class Result:
     calls: int  # per timed run
     runs: int  # timed runs per side per round
     queries: tuple[int, int]
+    # (ours, hand-written) bytes a call leaves allocated while its result lives.
+    memory: tuple[int, int] | None = None
     # Per round: (ours ns, hand-written ns), each side's fastest run of ``calls`` calls.
     rounds: list[tuple[int, int]] = field(default_factory=list)
 
@@ -260,6 +270,10 @@ class Command(BaseCommand):
         with _loading_row(options["rows"]) as row:
             # Ten loads per round: each is long enough to time alone.
             results.append(self._measure(row, options, iterations=options["runs"]))
+        with _peers_row(PEERS_BOOKS) as row:
+            result = self._measure(row, options, iterations=options["runs"])
+            result.memory = (_kept_bytes(row.ours), _kept_bytes(row.theirs))
+            results.append(result)
         results += asyncio.run(self._measure_async(_async_rows(), options))
         # One build per run: a build of 200 models is long enough to time alone.
         results.append(
@@ -353,6 +367,15 @@ class Command(BaseCommand):
             )
             if i == 0:
                 self.stdout.write("  ".join("-" * width for width in widths))
+        for result in results:
+            if result.memory is not None:
+                ours, theirs = result.memory
+                target = result.row.max_memory_ratio
+                self.stdout.write(
+                    f"memory kept by one call of '{result.row.name}': ours {ours:,} B, "
+                    f"hand-written {theirs:,} B, ratio {ours / theirs:.3f}"
+                    + (f" (target <= {target:.2f})" if target is not None else "")
+                )
 
     def _missed(
         self, results: list[Result], options: dict[str, Any]
@@ -375,6 +398,12 @@ class Command(BaseCommand):
                 ratio = statistics.median(result.ratios)
                 if ratio > limit:
                     missed.append(f"{row.name}: ratio {ratio:.3f} (target <= {limit:.2f})")
+            if result.memory is not None and row.max_memory_ratio is not None:
+                memory = result.memory[0] / result.memory[1]
+                if memory > row.max_memory_ratio:
+                    missed.append(
+                        f"{row.name}: memory ratio {memory:.3f} (target <= {row.max_memory_ratio:.2f})"
+                    )
         return queries, missed
 
 
@@ -1204,6 +1233,75 @@ def _loading_row(count: int) -> Iterator[Row]:
         with connection.schema_editor() as editor:
             editor.delete_model(ours)
             editor.delete_model(theirs)
+
+
+@contextlib.contextmanager
+def _peers_row(count: int) -> Iterator[Row]:
+    """``[book.author for book in Book.objects.all()]`` over ``count`` books whose
+    relation has ``fetch="peers"`` (a lazy read loads every peer's author), against
+    the same loop over ``prefetch_related("author")`` with a plain ForeignKey: the
+    N+1 fixed by the field or by hand. Twins in a registry of their own, with
+    tables made for the row; the books share 100 authors."""
+    apps = Apps(())
+
+    def model(name: str, field: Any) -> Any:
+        meta = type("Meta", (), {"app_label": "bench", "apps": apps, "db_table": f"bench_{name}"})
+        return type(
+            name,
+            (models.Model,),
+            {
+                "__module__": __name__,
+                "Meta": meta,
+                "title": models.CharField(max_length=50),
+                "author": field,
+            },
+        )
+
+    ours = model(
+        "PeerLoopBook",
+        BelongsToField(Author, on_delete=models.CASCADE, related_name="+", fetch="peers"),
+    )
+    theirs = model(
+        "PlainLoopBook", models.ForeignKey(Author, on_delete=models.CASCADE, related_name="+")
+    )
+    authors = _authors(100)
+    with connection.schema_editor() as editor:
+        editor.create_model(ours)
+        editor.create_model(theirs)
+    try:
+        for book in (ours, theirs):
+            book.objects.bulk_create(
+                [book(title=f"t{i}", author=authors[i % len(authors)]) for i in range(count)]
+            )
+        yield Row(
+            f"loop over {count} books, book.author (fetch='peers' / prefetch_related)",
+            DB,
+            lambda: [b.author for b in ours.objects.all()],
+            lambda: [b.author for b in theirs.objects.prefetch_related("author")],
+            max_ratio=MAX_PEERS_RATIO,
+            max_memory_ratio=MAX_PEERS_MEMORY_RATIO,
+        )
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(ours)
+            editor.delete_model(theirs)
+
+
+def _kept_bytes(call: Call) -> int:
+    """Bytes ``call()`` leaves allocated while its result lives (``tracemalloc``)."""
+    import tracemalloc
+
+    call()  # caches warmed, as in the timed runs
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        result = call()  # noqa: F841 (alive until the snapshot)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
 
 
 def _class_row(count: int) -> Row:
