@@ -27,6 +27,7 @@ MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 TINY = ["--rounds", "1", "--iterations", "1", "--owners", "3", "--models", "2", "--rows", "10"]
 ROWS = {
     "book.author_id = key (x2)",
+    "loop over 1000 books, book.author (fetch='peers' / prefetch_related)",
     "get_author(), caches cleared",
     "get_author() on a null FK",
     "set_author(pk)",
@@ -107,6 +108,8 @@ def test_every_row_costs_as_many_queries_as_the_hand_written_code() -> None:
     assert queries["get_author(), caches cleared"] == (1, 1)
     assert queries["get_author() on a null FK"] == (0, 0)
     assert queries["book.author_id = key (x2)"] == (0, 0)
+    # The books, and their 100 authors in one query: as prefetch_related().
+    assert queries["loop over 1000 books, book.author (fetch='peers' / prefetch_related)"] == (2, 2)
     assert queries["scoped get over 3 owners"] == (1, 1)
     assert queries["class creation, 2 models"] == (0, 0)
     assert queries["get_target(), caches cleared"] == (1, 1)

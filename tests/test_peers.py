@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.core import checks
 from django.db import connection, models
 from django.test import override_settings
 from django.test.utils import isolate_apps
+from django.urls import path
 
 import belongsto_ext
 from belongsto_ext import BelongsToField, FieldFetchBlocked, ScopedPrefetch, batch, policy
@@ -25,6 +27,22 @@ from tests.factories import AnyPhotoFactory, AnyPostFactory, AuthorFactory
 from tests.models import AnyPeerNote, Author, Book, GuardedBook, PeerBook
 
 pytestmark = pytest.mark.django_db
+
+
+class PeerBookAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A changelist column that reads book.author: no select_related() for it."""
+
+    list_display = ("title", "author_name")
+    list_select_related = False
+
+    @admin.display(description="author")
+    def author_name(self, book: PeerBook) -> str:
+        return book.author.name if book.author else "-"
+
+
+site = admin.AdminSite(name="peers")
+site.register(PeerBook, PeerBookAdmin)
+urlpatterns = [path("admin/", site.urls)]
 
 VIOLATIONS: list[policy.Violation] = []
 
@@ -37,7 +55,9 @@ def record(violation: policy.Violation) -> None:
 def shelf(model: type[models.Model], count: int) -> list[Author]:
     """``count`` rows of ``model``, each with an author of its own."""
     authors = AuthorFactory.create_batch(count)
-    model._default_manager.bulk_create(model(title=f"b{i}", author=a) for i, a in enumerate(authors))
+    model._default_manager.bulk_create(
+        model(title=f"b{i}", author=a) for i, a in enumerate(authors)
+    )
     return authors
 
 
@@ -164,6 +184,41 @@ def test_the_polymorphic_field_loads_its_peers_one_query_per_model(
     assert found == targets
 
 
+# ------------------------------------------------------------ DRF and the admin
+
+
+@pytest.mark.parametrize("rows", [10, 100, 1000])
+def test_a_drf_list_serializer_stays_at_two_queries(
+    rows: int, django_assert_num_queries: Any
+) -> None:
+    from rest_framework import serializers
+
+    class PeerBookSerializer(serializers.ModelSerializer):
+        author_name = serializers.CharField(source="author.name")
+
+        class Meta:
+            model = PeerBook
+            fields = ["title", "author_name"]
+
+    authors = shelf(PeerBook, rows)
+    with django_assert_num_queries(1 + math.ceil(rows / chunk(rows))):
+        data = PeerBookSerializer(PeerBook.objects.order_by("pk"), many=True).data
+    assert [row["author_name"] for row in data] == [a.name for a in authors]
+
+
+@pytest.mark.urls("tests.test_peers")
+@pytest.mark.parametrize("rows", [10, 100, 1000])
+def test_an_admin_changelist_stays_at_a_constant_number_of_queries(
+    rows: int, admin_client: Any, django_assert_num_queries: Any
+) -> None:
+    shelf(PeerBook, rows)
+    # The session, the user, the count, the rows, and the authors (per chunk).
+    with django_assert_num_queries(5 + math.ceil(min(rows, 100) / chunk(min(rows, 100)))):
+        response = admin_client.get("/admin/tests/peerbook/")
+    assert response.status_code == 200
+    assert response.content.count(b'class="field-author_name"') == min(rows, 100)
+
+
 # ------------------------------------------------------------ strict="n_plus_one"
 
 
@@ -246,9 +301,8 @@ def test_a_changed_setting_applies_to_models_already_loaded(
     django_assert_num_queries: Any,
 ) -> None:
     authors = books_by_authors(4)
-    with override_settings(BELONGSTO_EXT={"fetch": "peers"}):
-        with django_assert_num_queries(2):
-            assert [b.author for b in Book.objects.order_by("pk")] == authors
+    with override_settings(BELONGSTO_EXT={"fetch": "peers"}), django_assert_num_queries(2):
+        assert [b.author for b in Book.objects.order_by("pk")] == authors
     with django_assert_num_queries(5):  # and gone with the setting
         assert [b.author for b in Book.objects.order_by("pk")] == authors
 
