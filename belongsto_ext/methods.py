@@ -28,13 +28,16 @@ class MethodSpec(NamedTuple):
     protocol: type  # the Protocol that types and documents it
     call: Callable[..., Any]  # call(field, instance, *args, **kwargs)
     summary: str  # the first line of its docstring
+    is_async: bool  # call is a coroutine function
 
 
 def _spec(
     prefix: str, suffix: str, protocol: type, call: Callable[..., Any], summary: str
 ) -> MethodSpec:
     writes = prefix in ("set_", "create_", "aset_", "acreate_")
-    return MethodSpec(prefix, suffix, writes, protocol, call, summary)
+    return MethodSpec(
+        prefix, suffix, writes, protocol, call, summary, inspect.iscoroutinefunction(call)
+    )
 
 
 A = accessors
@@ -140,7 +143,7 @@ def make(field: Any, spec: MethodSpec) -> Callable[..., Any]:
     partialmethod, which would drop ``alters_data``), with the Protocol's
     signature and a short docstring naming the Protocol that documents it."""
     call = spec.call
-    if inspect.iscoroutinefunction(call):
+    if spec.is_async:
 
         async def method(self: models.Model, *args: Any, **kwargs: Any) -> Any:
             return await call(field, self, *args, **kwargs)
