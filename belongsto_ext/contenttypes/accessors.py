@@ -173,16 +173,24 @@ def _check_row(
     deletion until that transaction ends (``FOR NO KEY UPDATE``), as a foreign
     key's constraint check would: nobody deletes it between the check and the write."""
     using = router.db_for_write(model, instance=instance)
-    rows = model._base_manager.db_manager(using).filter(pk=key)
-    features = connections[using].features
-    if features.has_select_for_update:
-        rows = rows.select_for_update(no_key=features.has_select_for_no_key_update)
+    rows = model._base_manager.using(using).filter(pk=key)
+    locks, no_key = _locking(using)
+    if locks:
+        rows = rows.select_for_update(no_key=no_key)
     if not rows.exists():
         raise ValueError(
             f"{_label(field, instance)}: there is no {model.__name__} with "
             f"{model._meta.pk.name} {key!r} to point at. Pass the key of an existing row, an "
             f"instance, or create the row with create_{field.name}()."
         )
+
+
+@functools.cache
+def _locking(alias: str) -> tuple[bool, bool]:
+    """Whether the database ``alias`` locks rows (``SELECT ... FOR UPDATE``), and
+    with ``FOR NO KEY UPDATE``: features of its backend, asked once."""
+    features = connections[alias].features
+    return bool(features.has_select_for_update), bool(features.has_select_for_no_key_update)
 
 
 def compared(field: BelongsToAnyField, instance: models.Model, other: Any) -> tuple[Any, Any]:
