@@ -69,13 +69,10 @@ def lookup(instance: models.Model, entry: Entry, ident: Any) -> Any:
     return held[1]
 
 
-Held = tuple[Any, "models.Model | None", Hashable]  # (owner key, answer, context or None)
-
-
-def held(field: Relation, ident: Any, obj: models.Model | None, context: Hashable) -> Held:
-    """What an entry holds: the answer ``obj`` for owners whose key is ``ident``,
-    and for an entry named by the argument, the context it was read in."""
-    return (ident, obj, None if field.keyed_by_context else context)
+# What an entry holds: the answer for owners whose key is the first item, and
+# for an entry named by the scope= argument (a BelongsToAnyField's), the context
+# it was read in (else None).
+Held = tuple[Any, "models.Model | None", Hashable]
 
 
 def store(instance: models.Model, entry: Entry, held: Held) -> None:

@@ -48,14 +48,21 @@ def load(
     resolved (and refused, with InvalidScope) before any query.
     """
     result: dict[int, tuple[answers.Entry, answers.Held]] = {}
-    contexts: dict[type[models.Model], tuple[Hashable, Hashable, answers.Entry]] = {}
+    # Per target model: its scope key, the key in this context, the entry, and the
+    # context kept beside an answer (a BelongsToAnyField's; see answers.py).
+    contexts: dict[type[models.Model], tuple[Hashable, Hashable, answers.Entry, Hashable]] = {}
     every_row: dict[tuple[type[models.Model], str], bool] = {}
     pending: list[tuple[models.Model, type[models.Model], Any, Any]] = []
     by_argument = answers.name(field, spec, None, using)  # a BelongsToAnyField's entry
     # A BelongsToField has one target model: its key is the target's key.
     target = getattr(field, "related_model", None) if field.keyed_by_context else None
+    attname: str = getattr(field, "attname", "")
     for instance in instances:
-        ident = field.owner_key(instance)
+        # A BelongsToField's key as it stands in the instance, unless owner_key()
+        # must load or convert it: the loop's one call per owner is saved.
+        ident = instance.__dict__.get(attname, MISS) if target is not None else MISS
+        if ident is MISS or type(ident) is str:
+            ident = field.owner_key(instance)
         if ident is None:
             continue
         if target is not None:
@@ -71,26 +78,27 @@ def load(
         if model not in contexts:
             key = field.model_key(spec, model)
             context = scopes.in_context(model, key)
-            contexts[model] = (key, context, answers.name(field, spec, context, using))
-        key, context, entry = contexts[model]
+            kept = None if field.keyed_by_context else context
+            contexts[model] = (key, context, answers.name(field, spec, context, using), kept)
+        key, context, entry, kept = contexts[model]
         obj = answers.lookup(instance, entry, ident)
         if obj is MISS and using is None and field.cache_name in _compat.fields_cache(instance):
             obj = _django_answer(field, instance, model, key, wanted, every_row)
         if obj is MISS:
             pending.append((instance, model, wanted, ident))
             continue
-        pair = answers.held(field, ident, obj, context)
+        pair = (ident, obj, kept)
         answers.store(instance, entry, pair)
         result[id(instance)] = (entry, pair)
     if not pending:
         return result
     one_to_one = getattr(field, "one_to_one", False)
     for model, key, alias, group, found in _read(field, pending, contexts, using, mode):
-        _key, context, entry = contexts[model]
+        _key, _context, entry, kept = contexts[model]
         fills = using is None and scopes.selects_every_row(model, key, alias)
         for instance, wanted, ident in group:
             obj = found.get(wanted)
-            pair = answers.held(field, ident, obj, context)
+            pair = (ident, obj, kept)
             answers.store(instance, entry, pair)
             result[id(instance)] = (entry, pair)
             if obj is not None:
@@ -128,7 +136,7 @@ def _django_answer(
 def _read(
     field: Relation,
     pending: list[tuple[models.Model, type[models.Model], Any, Any]],
-    contexts: dict[type[models.Model], tuple[Hashable, Hashable, answers.Entry]],
+    contexts: dict[type[models.Model], tuple[Hashable, Hashable, answers.Entry, Hashable]],
     using: str | None,
     mode: Any,
 ) -> list[
