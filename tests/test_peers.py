@@ -159,17 +159,25 @@ def test_peers_are_held_weakly_and_a_copy_has_none(django_assert_num_queries: An
             alone.get_author(scope=False)
 
 
-def test_iterator_groups_its_rows_by_chunk(django_assert_num_queries: Any) -> None:
-    """iterator() builds rows one at a time: each read finds the peers built so
-    far with their author read, and reads its own; never more queries than
-    without peers, and the groups stay below GROUP_SIZE rows."""
+def test_iterator_groups_its_rows_by_chunk(
+    monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    """iterator() builds rows one at a time (as Django 6.1's FETCH_PEERS sees them
+    too), and a loop drops each row before the next: every read is of one row,
+    never more queries than without peers. A group holds at most GROUP_SIZE rows
+    (iterator()'s default chunk), so memory stays flat over a long iteration."""
     from belongsto_ext import peers
 
+    monkeypatch.setattr(peers, "GROUP_SIZE", 5)
     shelf(PeerBook, 12)
+    sizes = []
     with django_assert_num_queries(13):
         for book in PeerBook.objects.order_by("pk").iterator(chunk_size=5):
             assert book.author is not None
-            assert len(peers.of(book)) <= peers.GROUP_SIZE
+            sizes.append(len(peers.of(book)))
+    assert sizes == [0] * 12  # the rows read before are gone: each is alone
+    books = list(PeerBook.objects.order_by("pk"))  # a list: groups of 5, 5 and 2
+    assert [len(peers.of(b)) for b in books] == [5] * 10 + [2] * 2
 
 
 def test_the_polymorphic_field_loads_its_peers_one_query_per_model(
