@@ -4,7 +4,7 @@ field kinds.
 Every function takes the field first; ``methods.py`` binds them per field as
 ``get_<name>``, ``set_<name>``, ... . What differs between a ``BelongsToField``
 and a ``BelongsToAnyField`` (what the arguments mean, which columns a write
-assigns) is asked of the field through the hooks ``types.Relation`` and
+assigns) is asked of the field through the hooks ``relation.Relation`` and
 :class:`Front` name; scopes are resolved by ``scopes``, answers kept by
 ``answers``, rows read by ``batch``, and a failed write is undone by ``tracking``.
 """

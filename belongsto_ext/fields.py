@@ -3,7 +3,7 @@
 ``has_<name>_changed`` and ``get_previous_<name>_id`` to its model.
 
 The field holds the options and answers the hooks the shared code below it asks
-of a relation (``types.Relation``, ``accessors.Front``): what an owner points at,
+of a relation (``relation.Relation``, ``accessors.Front``): what an owner points at,
 what a scope means, what ``set_<name>()``'s argument means.
 """
 
@@ -50,7 +50,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
     """What BelongsToField and BelongsToOneField add to Django's fields."""
 
     descriptor_class = descriptors.KeyAttribute
-    belongs_to = True  # types.is_belongs_to()
+    belongs_to = True  # relation.is_belongs_to()
     keyed_by_context = True  # answers are named by the scope in its context
     set_savepoint = False  # in the caller's transaction, as Django's own save()
     # instance.<name>, and with strict=True (BelongsToField's and BelongsToOneField's own).
@@ -109,7 +109,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
         """Where the scoped answers and the pin live in the instance's ``fields_cache``."""
         return f"{self.cache_name}:scoped"
 
-    # ------------------------------------------------ the hooks (types.Relation)
+    # ------------------------------------------------ the hooks (relation.Relation)
 
     def owner_key(self, instance: models.Model, strict: bool = False) -> Any:
         """The key the instance holds, as the target holds it ("5" -> 5); a

@@ -109,7 +109,7 @@ class BelongsToAnyField(GenericForeignKey):
         self._resolved: tuple[type[Model], ...] | None = None
         self.link_model: type[Model] | None = None  # see link_model()
 
-    belongs_to = True  # types.is_belongs_to()
+    belongs_to = True  # relation.is_belongs_to()
     keyed_by_context = False  # answers are named by the scope= argument
     set_savepoint = True  # a failed key check leaves the caller's transaction usable
     touch = False
@@ -237,7 +237,7 @@ class BelongsToAnyField(GenericForeignKey):
         """``owner.<name>`` (5.2, where the field is its own descriptor)."""
         return read_attribute(self, instance, super().__get__, cls)
 
-    # ------------------------------------------------ the hooks (types.Relation)
+    # ------------------------------------------------ the hooks (relation.Relation)
 
     def owner_key(self, instance: models.Model, strict: bool = False) -> Any:
         return accessors.owner_key(self, instance, strict)
