@@ -92,8 +92,12 @@ class BelongsToMixin(_Field[_ST, _GT]):
 
     @property
     def forward_related_accessor_class(self) -> type[Any]:  # type: ignore[override, unused-ignore]
-        """What ``contribute_to_class()`` installs as ``<name>``."""
+        """What ``contribute_to_class()`` installs as ``<name>``: chosen by ``strict=``."""
         return self.strict_accessor_class if self.strict else self.plain_accessor_class
+
+    @forward_related_accessor_class.setter
+    def forward_related_accessor_class(self, value: type[Any]) -> None:
+        raise AttributeError("<name>'s descriptor is chosen by strict=; set that instead.")
 
     @cached_property
     def target_field(self) -> models.Field[Any, Any]:
