@@ -64,7 +64,11 @@ def get_related(
     using: str | None = None,
 ) -> Any:
     """Return the related object in ``scope``, or ``None``; at most one query."""
-    ident = field.owner_key(instance, bool(field.strict))
+    # The key as it stands in the instance where it needs no loading or conversion
+    # (a BelongsToField's usually does), else as the field reads it.
+    ident = instance.__dict__.get(field.key_attname, MISS)
+    if ident is MISS or type(ident) is str:
+        ident = field.owner_key(instance, bool(field.strict))
     if ident is None:
         if scope is not None:
             field.scope_spec(scope)  # a bad scope is refused on a null key too

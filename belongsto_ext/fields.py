@@ -216,6 +216,7 @@ class BelongsToMixin(_Field[_ST, _GT]):
         self.refresh_hooked = "refresh_from_db" not in cls.__dict__
         policy.register(self, cls)  # before <name> is installed: strict= chooses it
         super().contribute_to_class(cls, name, *args, **kwargs)
+        self.key_attname = self.attname  # the key as owner_key() returns it (unless a str)
         methods.install(cls, self, methods.METHODS)
         if self.refresh_hooked:
             cls.refresh_from_db = descriptors.refresh_from_db  # type: ignore[method-assign]

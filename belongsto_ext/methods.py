@@ -134,29 +134,57 @@ def names(name: str, specs: Sequence[MethodSpec]) -> list[str]:
 
 
 @functools.cache
-def _signature(protocol: type) -> inspect.Signature:
-    return inspect.signature(protocol.__call__)
+def _factory(spec: MethodSpec) -> Callable[[Any], Callable[..., Any]]:
+    """A function that makes the method ``spec`` describes for a field: compiled
+    once per spec from the Protocol's signature, so that a call passes its
+    arguments on as written (no ``*args``/``**kwargs`` packed on every call)."""
+    signature = inspect.signature(spec.protocol.__call__)
+    params = list(signature.parameters.values())[1:]  # without self
+    defaults = {f"_d{i}": p.default for i, p in enumerate(params) if p.default is not p.empty}
+    declared, passed, star = [], [], False
+    for i, p in enumerate(params):
+        default = f"=_d{i}" if p.default is not p.empty else ""
+        if p.kind is p.POSITIONAL_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
+            declared.append(f"{p.name}{default}")
+            passed.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            declared.append(f"*{p.name}")
+            passed.append(f"*{p.name}")
+            star = True
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                declared.append("*")
+                star = True
+            declared.append(f"{p.name}{default}")
+            passed.append(f"{p.name}={p.name}")
+        else:  # VAR_KEYWORD
+            declared.append(f"**{p.name}")
+            passed.append(f"**{p.name}")
+        if p.kind is p.POSITIONAL_ONLY and (
+            i + 1 == len(params) or params[i + 1].kind is not p.POSITIONAL_ONLY
+        ):
+            declared.append("/")
+    prefix, wait = ("async ", "await ") if spec.is_async else ("", "")
+    source = (
+        f"def factory(field):\n"
+        f"    {prefix}def method(self, {', '.join(declared)}):\n"
+        f"        return {wait}call(field, self, {', '.join(passed)})\n"
+        f"    return method\n"
+    )
+    namespace: dict[str, Any] = {"call": spec.call, **defaults}
+    exec(source, namespace)
+    factory: Callable[[Any], Callable[..., Any]] = namespace["factory"]
+    return factory
 
 
 def make(field: Any, spec: MethodSpec) -> Callable[..., Any]:
     """The method ``spec`` describes, bound to ``field``: a real function (not a
     partialmethod, which would drop ``alters_data``), with the Protocol's
     signature and a short docstring naming the Protocol that documents it."""
-    call = spec.call
-    if spec.is_async:
-
-        async def method(self: models.Model, *args: Any, **kwargs: Any) -> Any:
-            return await call(field, self, *args, **kwargs)
-
-    else:
-
-        def method(self: models.Model, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            return call(field, self, *args, **kwargs)
-
+    method = _factory(spec)(field)
     method.__doc__ = (
         f"{spec.summary}\n\nSee belongsto_ext.types.{spec.protocol.__name__} for the parameters."
     )
-    method.__signature__ = _signature(spec.protocol)  # type: ignore[attr-defined]
     setattr(method, MARK, field)
     if spec.alters_data:
         method.alters_data = True  # type: ignore[attr-defined]

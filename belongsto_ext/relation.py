@@ -38,6 +38,11 @@ class Relation(Protocol):
     @property
     def counter_cache(self) -> str | None: ...
     @property
+    def key_attname(self) -> str:
+        """The instance attribute holding the key as :meth:`owner_key` returns it,
+        when it is not a string; "" when there is none."""
+
+    @property
     def keyed_by_context(self) -> bool:
         """Answers named by the scope in context (else by the ``scope=`` argument)."""
 

@@ -111,6 +111,7 @@ class BelongsToAnyField(GenericForeignKey):
 
     belongs_to = True  # relation.is_belongs_to()
     keyed_by_context = False  # answers are named by the scope= argument
+    key_attname = ""  # no attribute holds the key: owner_key() reads the two columns
     set_savepoint = True  # a failed key check leaves the caller's transaction usable
     touch = False
     counter_cache = None
