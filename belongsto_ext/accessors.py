@@ -92,6 +92,7 @@ def cached(
         # needs no decision.
         model, wanted, key = field.related_model, ident, spec  # type: ignore[attr-defined]
         entry = (field.scoped_cache_name, key, using)
+        obj = answers.lookup(instance, entry, ident)
     else:
         entry = answers.name(field, spec, None, using)
         obj = answers.lookup(instance, entry, ident)
@@ -101,7 +102,6 @@ def cached(
         if model is None:
             return None, entry
         key = field.model_key(spec, model)
-    obj = answers.lookup(instance, entry, ident)
     if obj is MISS:
         context = scopes.in_context(model, key)
         if context is not key:

@@ -165,11 +165,13 @@ def django_answer(
     model: type[models.Model],
     key: Hashable,
     wanted: Any,
+    decided: dict[tuple[type[models.Model], str], bool] | None = None,
 ) -> Any:
     """The object Django holds for ``instance.<name>`` (select_related,
     prefetch_related, assignment ...) when it answers scope ``key``, else MISS:
     only when it is the row the key points at and that scope is certain to
-    select every row, on the database it would read.
+    select every row, on the database it would read. ``decided``: a batch's
+    memo of that last question, per target model and database.
 
     A None Django holds never answers: the query that loaded it (a join another
     library filters, a base manager that filters, a ``Prefetch`` QuerySet) is not
@@ -178,14 +180,18 @@ def django_answer(
     obj = _compat.fields_cache(instance).get(field.cache_name)
     if obj is None:
         return MISS
-    if field.keyed_by_context:  # the key attribute drops Django's object when it moves
-        if not scopes.selects_every_row(model, key, read_alias(field, instance, model, key, None)):
-            return MISS
-        return obj
-    if (
+    # A BelongsToField's key attribute drops Django's object when the key moves;
+    # a BelongsToAnyField's two columns are the user's: compare.
+    if not field.keyed_by_context and (
         obj._meta.concrete_model is not model._meta.concrete_model
         or getattr(obj, field.row_key(model)[1]) != wanted
-        or not scopes.selects_every_row(model, key, read_alias(field, instance, model, key, None))
     ):
         return MISS
-    return obj
+    alias = read_alias(field, instance, model, key, None)
+    if decided is None:
+        every_row = scopes.selects_every_row(model, key, alias)
+    elif (model, alias) in decided:
+        every_row = decided[(model, alias)]
+    else:
+        every_row = decided[(model, alias)] = scopes.selects_every_row(model, key, alias)
+    return obj if every_row else MISS

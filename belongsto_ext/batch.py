@@ -83,7 +83,7 @@ def load(
         key, context, entry, kept = contexts[model]
         obj = answers.lookup(instance, entry, ident)
         if obj is MISS and using is None and field.cache_name in _compat.fields_cache(instance):
-            obj = _django_answer(field, instance, model, key, wanted, every_row)
+            obj = answers.django_answer(field, instance, model, key, wanted, every_row)
         if obj is MISS:
             pending.append((instance, model, wanted, ident))
             continue
@@ -107,30 +107,6 @@ def load(
                 if one_to_one:
                     field.remote_field.set_cached_value(obj, instance)  # type: ignore[attr-defined]
     return result
-
-
-def _django_answer(
-    field: Relation,
-    instance: models.Model,
-    model: type[models.Model],
-    key: Hashable,
-    wanted: Any,
-    decided: dict[tuple[type[models.Model], str], bool],
-) -> Any:
-    """:func:`answers.django_answer`, deciding "selects every row" once per model
-    and database in a batch."""
-    obj = _compat.fields_cache(instance).get(field.cache_name)
-    if obj is None:
-        return MISS
-    if not field.keyed_by_context and (
-        obj._meta.concrete_model is not model._meta.concrete_model
-        or getattr(obj, field.row_key(model)[1]) != wanted
-    ):
-        return MISS
-    alias = answers.read_alias(field, instance, model, key, None)
-    if (model, alias) not in decided:
-        decided[(model, alias)] = scopes.selects_every_row(model, key, alias)
-    return obj if decided[(model, alias)] else MISS
 
 
 def _read(
@@ -226,6 +202,20 @@ def fetch(
         # FieldFetchBlocked naming the field.
         mode.fetch(_Fetcher(field, spec, using), instance)
     return answers.lookup(instance, entry, ident)
+
+
+def read_peers(field: Relation, instance: models.Model) -> bool:
+    """``instance.<name>`` (Django's attribute) is about to query. With
+    ``fetch="peers"`` and peers, load every peer's target in one query, through
+    the base manager as Django reads it, and say whether Django's cache now
+    answers; else the policy decides about a lazy load (it may raise), and False.
+    A key the instance just wrote is read alone, where writes go."""
+    group = policy.batched(field, instance)
+    if len(group) > 1 and not answers.pinned(field, instance):
+        load(field, group, field.scope_spec(False), None)
+        return field.is_cached(instance)
+    policy.lazy_load(field, instance)
+    return False
 
 
 class _Fetcher:

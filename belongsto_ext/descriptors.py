@@ -83,15 +83,8 @@ class _ReadsYourWrites:
 
     def get_object(self, instance: models.Model) -> Any:
         field = self.field
-        group = policy.batched(field, instance)
-        if len(group) > 1 and not answers.pinned(field, instance):
-            # fetch="peers": every peer's target in one query, through the base
-            # manager as Django reads it.
-            batch.load(field, group, field.scope_spec(False), None)
-            if field.is_cached(instance):
-                return field.get_cached_value(instance)
-        else:
-            policy.lazy_load(field, instance)
+        if batch.read_peers(field, instance):
+            return field.get_cached_value(instance)
         alias = answers.pinned_alias(self.field, self.field.related_model, instance)
         if alias is None:
             return super().get_object(instance)  # type: ignore[misc]

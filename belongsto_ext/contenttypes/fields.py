@@ -485,13 +485,8 @@ def read_attribute(field: BelongsToAnyField, instance: Any, django_get: Any, cls
             and obj.pk == target[1]
         ):
             return obj
-    group = policy.batched(field, instance)
-    if len(group) > 1 and not answers.pinned(field, instance):
-        batch.load(field, group, field.scope_spec(False), None)  # fetch="peers"
-        if field.is_cached(instance):
-            return field.get_cached_value(instance)
-    else:
-        policy.lazy_load(field, instance)
+    if batch.read_peers(field, instance):
+        return field.get_cached_value(instance)
     if not answers.pinned(field, instance):
         return django_get(instance, cls)
     obj = A.get_related(field, instance, scope=False)
